@@ -1,0 +1,101 @@
+//! Small statistics for timing: medians of repeats, and choosing an iteration count so one
+//! sample lasts about a target duration on this machine (so the same probe is neither too
+//! short to time on a slow machine nor too long on a fast one).
+
+use std::time::Duration;
+
+/// Median of the samples (mean of the middle two for an even count); `None` if empty or any
+/// sample is NaN.
+pub fn median(samples: &[f64]) -> Option<f64> {
+    if samples.is_empty() || samples.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    })
+}
+
+/// Iteration count and per-iteration nanoseconds of each repeat.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Samples {
+    /// Iterations per sample.
+    pub iterations: u64,
+    /// Nanoseconds per iteration, one per repeat.
+    pub ns_per_op: Vec<f64>,
+}
+
+impl Samples {
+    /// The median nanoseconds per iteration.
+    pub fn median_ns(&self) -> Option<f64> {
+        median(&self.ns_per_op)
+    }
+}
+
+/// Runs `run(n)` (which performs `n` iterations and returns how long they took) first with
+/// growing `n` until a sample lasts at least a quarter of `target` (this also warms up), then
+/// `repeats` times with `n` scaled so a sample lasts about `target`.
+pub fn sample<F>(
+    mut run: F,
+    target: Duration,
+    repeats: usize,
+    min_n: u64,
+    max_n: u64,
+) -> Result<Samples, String>
+where
+    F: FnMut(u64) -> Result<Duration, String>,
+{
+    let mut n = min_n.max(1);
+    let mut last;
+    loop {
+        last = run(n)?;
+        if last >= target / 4 || n >= max_n {
+            break;
+        }
+        n = (n * 4).min(max_n);
+    }
+    let per_op = last.as_secs_f64() / n as f64;
+    if per_op > 0.0 {
+        n = ((target.as_secs_f64() / per_op) as u64).clamp(1, max_n);
+    }
+    let mut ns_per_op = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let elapsed = run(n)?;
+        ns_per_op.push(elapsed.as_nanos() as f64 / n as f64);
+    }
+    Ok(Samples {
+        iterations: n,
+        ns_per_op,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn sample_scales_to_target() {
+        // A fake workload costing 1 µs per iteration.
+        let s = sample(
+            |n| Ok(Duration::from_micros(n)),
+            Duration::from_millis(10),
+            3,
+            1,
+            u64::MAX,
+        )
+        .unwrap();
+        assert_eq!(s.iterations, 10_000);
+        assert_eq!(s.median_ns(), Some(1000.0));
+    }
+}

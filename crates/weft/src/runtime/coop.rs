@@ -1,0 +1,43 @@
+//! Cooperative multitasking: a budget instead of preemption.
+//!
+//! A green thread keeps its worker until it blocks or yields. So that a thread that
+//! never blocks cannot monopolise its worker while others wait, every runtime operation
+//! that does not block (an unpark, a spawn, a successful `try_` operation) spends one
+//! unit from a per-worker budget, and the thread yields when the budget runs out (as
+//! tokio does with 128 operations and Erlang with 4 000 reductions). Every switch
+//! refills the budget. Code that computes without calling the runtime is not
+//! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
+//! thread), which is the cooperative contract.
+
+use std::cell::Cell;
+
+/// Operations a green thread may perform between two switches.
+pub const BUDGET: u32 = 128;
+
+thread_local! {
+    static LEFT: Cell<u32> = const { Cell::new(BUDGET) };
+}
+
+/// Refills the budget (called at every switch).
+#[inline]
+pub(crate) fn reset_budget() {
+    LEFT.with(|l| l.set(BUDGET));
+}
+
+/// Spends one unit; yields the current green thread when the budget is exhausted.
+/// A no-op on kernel threads.
+#[inline]
+pub fn spend() {
+    let out = LEFT.with(|l| {
+        let v = l.get().saturating_sub(1);
+        l.set(v);
+        v == 0
+    });
+    if out {
+        reset_budget();
+        if let Some(me) = super::worker::current_green_inner() {
+            // SAFETY: `me` is the running green thread's control block (from CURRENT).
+            super::worker::yield_green(unsafe { &*me });
+        }
+    }
+}

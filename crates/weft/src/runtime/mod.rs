@@ -1,0 +1,323 @@
+//! The M:N runtime: N worker kernel threads running M green threads.
+//!
+//! * `stack`: guarded, lazily committed, pooled stacks.
+//! * `context`: the context switch (corosensei).
+//! * `worker`: run queues, stealing of unstarted threads, sleeping and waking, timers.
+//! * `coop`: the cooperative budget.
+//! * `signal`: the stack-overflow report.
+//! * `deadlock`: the deadlock detector.
+//!
+//! A [`Runtime`] owns its workers; the first use of [`crate::spawn`] outside any
+//! runtime starts a default one with one worker per available CPU, which lives until
+//! the process exits.
+
+pub mod coop;
+pub(crate) mod context;
+pub(crate) mod deadlock;
+pub(crate) mod signal;
+pub(crate) mod stack;
+pub(crate) mod worker;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+use crossbeam_queue::SegQueue;
+
+use crate::thread::Thread;
+use crate::JoinHandle;
+use worker::Fresh;
+
+/// What other threads may touch of a worker.
+pub(crate) struct WorkerShared {
+    pub(crate) inbox: SegQueue<u32>,
+    /// 1 while the worker sleeps (or is about to), else 0; the futex word.
+    pub(crate) sleep: AtomicU32,
+    pub(crate) stealer: Stealer<Fresh>,
+    /// Started, unfinished green threads by slot, for diagnostics.
+    pub(crate) registry: Mutex<Vec<Option<Thread>>>,
+    /// Entries in the worker's timer heap.
+    pub(crate) timers: AtomicUsize,
+}
+
+/// The state of a runtime shared by its workers and by every handle to it.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) injector: Injector<Fresh>,
+    pub(crate) idle: AtomicUsize,
+    pub(crate) searching: AtomicUsize,
+    pub(crate) shutdown: AtomicBool,
+    /// Spawned green threads that have not finished.
+    pub(crate) live: AtomicUsize,
+    pub(crate) name: String,
+}
+
+impl Shared {
+    pub(crate) fn wake_green(&self, home: &AtomicU32, slot: &AtomicU32) {
+        worker::wake_green(self, home, slot);
+    }
+
+    /// Queues a fresh green thread: on the current worker when it belongs to this
+    /// runtime, else on the global injector; then wakes a worker if one sleeps.
+    pub(crate) fn submit(self: &Arc<Self>, f: Fresh) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let f = worker::with_local(|l| match l {
+            Some(l) if std::ptr::eq(&*l.shared, &**self) => {
+                l.fresh.push(f);
+                None
+            }
+            _ => Some(f),
+        });
+        if let Some(f) = f {
+            self.injector.push(f);
+        }
+        worker::notify_any(self);
+    }
+}
+
+pub(crate) fn registry_insert(w: &WorkerShared, i: u32, t: &Thread) {
+    let mut r = w.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let i = i as usize;
+    if r.len() <= i {
+        r.resize(i + 1, None);
+    }
+    r[i] = Some(t.clone());
+}
+
+pub(crate) fn registry_remove(w: &WorkerShared, i: u32) {
+    let mut r = w.registry.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = r.get_mut(i as usize) {
+        *e = None;
+    }
+}
+
+/// A set of worker kernel threads that run green threads.
+///
+/// Dropping a runtime shuts it down: the workers finish the green threads that are
+/// ready to run, then exit, and the drop returns once they have. Green threads still
+/// parked at that moment are never resumed; their stacks are leaked (not reused), as
+/// a detached kernel thread's stack is when a process exits.
+///
+/// ```
+/// let rt = weft::Runtime::builder().workers(2).build()?;
+/// let answer = rt.block_on(|| {
+///     let h = weft::spawn(|| 6 * 7);
+///     h.join().unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Configures and builds a [`Runtime`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RuntimeBuilder {
+    workers: Option<usize>,
+    name: String,
+}
+
+impl RuntimeBuilder {
+    /// The number of worker kernel threads (default: available parallelism).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// A name prefix for the worker threads (default `weft-worker`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    ///
+    /// `workers(0)`, more than 65 536 workers, or a failure to start a kernel thread.
+    pub fn build(self) -> io::Result<Runtime> {
+        let n = match self.workers {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a weft runtime needs at least one worker (workers(0) was given)",
+                ))
+            }
+            Some(n) if n > 65_536 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{n} workers requested; the maximum is 65536"),
+                ))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        signal::install();
+        let deques: Vec<Deque<Fresh>> = (0..n).map(|_| Deque::new_fifo()).collect();
+        let workers = deques
+            .iter()
+            .map(|d| WorkerShared {
+                inbox: SegQueue::new(),
+                sleep: AtomicU32::new(0),
+                stealer: d.stealer(),
+                registry: Mutex::new(Vec::new()),
+                timers: AtomicUsize::new(0),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            workers,
+            injector: Injector::new(),
+            idle: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            name: self.name.clone(),
+        });
+        deadlock::register_runtime(&shared);
+        let mut threads = Vec::with_capacity(n);
+        for (i, d) in deques.into_iter().enumerate() {
+            let s = shared.clone();
+            deadlock::worker_started();
+            let t = std::thread::Builder::new()
+                .name(format!("{}-{i}", self.name))
+                .spawn(move || {
+                    worker::run(s, i, d);
+                    deadlock::worker_stopped();
+                });
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    deadlock::worker_stopped();
+                    let rt = Runtime { shared, threads };
+                    drop(rt);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot start weft worker thread {i}: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(Runtime { shared, threads })
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults: one worker per available CPU.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            workers: None,
+            name: "weft-worker".into(),
+        }
+    }
+
+    /// A runtime with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuntimeBuilder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Self::builder().build()
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// Spawns a green thread on this runtime, with the default stack size.
+    ///
+    /// # Panics
+    ///
+    /// When no stack can be had (see [`crate::Builder::spawn_on`] for the error).
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::Builder::new()
+            .spawn_on(self, f)
+            .unwrap_or_else(|e| panic!("weft: failed to spawn a green thread: {e}"))
+    }
+
+    /// Runs `f` as a green thread of this runtime and blocks the calling kernel thread
+    /// until it returns its value. A panic in `f` is resumed here.
+    ///
+    /// Called from a green thread, it parks that green thread instead.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(f).join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("name", &self.shared.name)
+            .field("workers", &self.shared.workers.len())
+            .field("live_green_threads", &self.shared.live.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        for i in 0..self.shared.workers.len() {
+            worker::notify(&self.shared, i);
+        }
+        let on_own_worker =
+            worker::with_local(|l| l.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared)));
+        if on_own_worker {
+            // Joining our own worker would never return: let the workers exit alone.
+            return;
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        deadlock::unregister_runtime(&self.shared);
+    }
+}
+
+/// The runtime of the calling green thread, else the default runtime (started on
+/// first use).
+pub(crate) fn current_shared() -> io::Result<Arc<Shared>> {
+    if let Some(s) = worker::with_local(|l| l.map(|l| l.shared.clone())) {
+        return Ok(s);
+    }
+    default_runtime().map(|rt| rt.shared.clone())
+}
+
+static DEFAULT: OnceLock<Runtime> = OnceLock::new();
+static DEFAULT_INIT: Mutex<()> = Mutex::new(());
+
+/// The default runtime: one worker per available CPU, started on first use.
+///
+/// # Errors
+///
+/// When the workers cannot be started.
+pub fn default_runtime() -> io::Result<&'static Runtime> {
+    if let Some(rt) = DEFAULT.get() {
+        return Ok(rt);
+    }
+    let _g = DEFAULT_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = DEFAULT.get() {
+        return Ok(rt);
+    }
+    let rt = Runtime::builder().build()?;
+    Ok(DEFAULT.get_or_init(|| rt))
+}

@@ -1,0 +1,508 @@
+//! Green-thread stacks: carved from large lazily-committed reservations, guarded, pooled.
+//!
+//! # Layout
+//!
+//! Stacks come in power-of-two size classes from [`MIN_STACK_SIZE`] to
+//! [`MAX_STACK_SIZE`]. Each class carves *slots* out of 1 GiB *chunks* reserved with
+//! `mmap(MAP_NORESERVE)`: nothing is committed until a page is first touched, so a
+//! parked thread that used one page of its stack costs one page of memory.
+//!
+//! ```text
+//!   chunk (1 GiB, MAP_NORESERVE)
+//!   ┌───────┬──────────────────┬───────┬──────────────────┬─────
+//!   │ guard │ stack 0  ← grows │ guard │ stack 1  ← grows │ ...
+//!   └───────┴──────────────────┴───────┴──────────────────┴─────
+//!   low addresses                                   high addresses
+//! ```
+//!
+//! Every slot starts with a one-page guard. On Linux ≥ 6.13 it is installed with
+//! `madvise(MADV_GUARD_INSTALL)`, which costs no extra mapping. On older kernels it
+//! falls back to `mprotect(PROT_NONE)`, which splits the chunk's mapping, so each stack
+//! costs two entries of `vm.max_map_count` (65 530 by default): near 32 000 stacks the
+//! kernel refuses, and the spawn fails with an error that says so. Rust code probes
+//! its stack page by page (stack probes on x86_64 and aarch64), so a one-page guard is
+//! enough to catch every overflow; `runtime/signal.rs` reports it.
+//!
+//! # Pooling
+//!
+//! Freed stacks go to a per-kernel-thread cache (then a global list per class) and are
+//! reused as they are, their touched pages still committed, so reuse faults no page.
+//! When a stack is freed, the pages deeper than [`HIGH_WATER`] below its top are
+//! released with `MADV_DONTNEED` if they were touched (checked with `mincore` on the
+//! page just below the mark: stacks are touched contiguously from the top, so if that
+//! page is absent, no deeper page is present).
+//!
+//! # Invariants
+//!
+//! * A slot is owned by exactly one [`GreenStack`] or one pool list at a time.
+//! * Chunks are never unmapped, so a stack address stays valid for the whole process
+//!   (the signal handler relies on it) and a leaked stack (a green thread that never
+//!   finished) stays harmless.
+
+use std::cell::RefCell;
+use std::io;
+use std::num::NonZeroUsize;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::thread::ThreadInner;
+
+/// The smallest stack a green thread may ask for (16 KiB): enough for the runtime's own
+/// frames and the panic machinery, with room to spare for small closures.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// The largest stack a green thread may ask for (256 MiB).
+pub const MAX_STACK_SIZE: usize = 256 * 1024 * 1024;
+/// The default stack size of a green thread (64 KiB). See the crate docs for why.
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// Pages deeper than this below a freed stack's top are given back to the kernel.
+pub const HIGH_WATER: usize = 16 * 1024;
+
+const PAGE: usize = 4096;
+const GUARD: usize = PAGE;
+const CHUNK: usize = 1 << 30;
+/// The most chunks that may be reserved: 4 TiB of address space.
+pub const MAX_CHUNKS: usize = 4096;
+const CLASSES: usize = (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
+/// Per-kernel-thread cache length per class.
+const CACHE: usize = 64;
+/// Stacks moved between a cache and the global list at a time.
+const BATCH: usize = 32;
+
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// How guards are installed: 0 = not decided yet, 1 = madvise, 2 = mprotect.
+static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// One reserved chunk, as the signal handler sees it.
+struct ChunkInfo {
+    base: AtomicUsize,
+    slot: AtomicUsize,
+    /// One owner pointer per slot (the running thread's control block, or null).
+    owners: AtomicPtr<AtomicPtr<ThreadInner>>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_CHUNK: ChunkInfo = ChunkInfo {
+    base: AtomicUsize::new(0),
+    slot: AtomicUsize::new(0),
+    owners: AtomicPtr::new(ptr::null_mut()),
+};
+static CHUNKS: [ChunkInfo; MAX_CHUNKS] = [EMPTY_CHUNK; MAX_CHUNKS];
+/// Number of fully published entries of `CHUNKS`.
+static CHUNK_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Serialises chunk reservation (the slow path).
+static RESERVE: Mutex<()> = Mutex::new(());
+
+/// A free stack: its slot's lowest address (the guard's start) and its chunk.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    low: usize,
+    chunk: u32,
+    index: u32,
+}
+
+struct Class {
+    free: Mutex<Vec<Slot>>,
+    bump: Mutex<Bump>,
+}
+
+#[derive(Default)]
+struct Bump {
+    chunk: u32,
+    next: usize,
+    end: usize,
+    has_chunk: bool,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_CLASS: Class = Class {
+    free: Mutex::new(Vec::new()),
+    bump: Mutex::new(Bump {
+        chunk: 0,
+        next: 0,
+        end: 0,
+        has_chunk: false,
+    }),
+};
+static POOL: [Class; CLASSES] = [EMPTY_CLASS; CLASSES];
+
+struct Cache([Vec<Slot>; CLASSES]);
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for (class, list) in self.0.iter_mut().enumerate() {
+            if !list.is_empty() {
+                lock(&POOL[class].free).append(list);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Cache> = RefCell::new(Cache(std::array::from_fn(|_| Vec::new())));
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The usable size a request gets: rounded up to a power of two. Errors name the limits.
+pub(crate) fn class_of(size: usize) -> io::Result<(usize, usize)> {
+    if size < MIN_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "green thread stack size {size} bytes is below the safe minimum of \
+                 {MIN_STACK_SIZE} bytes (weft::MIN_STACK_SIZE)"
+            ),
+        ));
+    }
+    if size > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "green thread stack size {size} bytes is above the maximum of \
+                 {MAX_STACK_SIZE} bytes (weft::MAX_STACK_SIZE); use a kernel thread \
+                 for deeper stacks"
+            ),
+        ));
+    }
+    let rounded = size.next_power_of_two();
+    let class = (rounded.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros()) as usize;
+    Ok((class, rounded))
+}
+
+const fn class_size(class: usize) -> usize {
+    MIN_STACK_SIZE << class
+}
+
+const fn slot_size(class: usize) -> usize {
+    class_size(class) + GUARD
+}
+
+/// An owned green-thread stack. Dropping it returns it to the pool.
+#[derive(Debug)]
+pub(crate) struct GreenStack {
+    slot: Slot,
+    class: u8,
+}
+
+impl GreenStack {
+    /// Takes a stack of at least `size` usable bytes from the pool, reserving address
+    /// space and installing a guard when the pool is empty.
+    pub(crate) fn new(size: usize) -> io::Result<GreenStack> {
+        let (class, _) = class_of(size)?;
+        let cached = LOCAL
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                let list = &mut c.0[class];
+                if list.is_empty() {
+                    let mut global = lock(&POOL[class].free);
+                    let take = global.len().min(BATCH);
+                    let from = global.len() - take;
+                    list.extend(global.drain(from..));
+                }
+                list.pop()
+            })
+            .ok()
+            .flatten();
+        let slot = match cached {
+            Some(s) => s,
+            None => carve(class)?,
+        };
+        Ok(GreenStack {
+            slot,
+            class: class as u8,
+        })
+    }
+
+    /// Usable bytes (the guard excluded).
+    pub(crate) fn size(&self) -> usize {
+        class_size(self.class as usize)
+    }
+
+    fn top(&self) -> usize {
+        self.slot.low + slot_size(self.class as usize)
+    }
+
+    /// Records which thread runs on this stack, for the overflow report.
+    pub(crate) fn set_owner(&self, owner: *const ThreadInner) {
+        let info = &CHUNKS[self.slot.chunk as usize];
+        let owners = info.owners.load(Ordering::Acquire);
+        // SAFETY: `owners` was published (Release) before this chunk's slots were handed
+        // out and points to `CHUNK / slot` atomics that are never freed; `index` is
+        // below that count because it was carved from this chunk.
+        let cell = unsafe { &*owners.add(self.slot.index as usize) };
+        cell.store(owner as *mut _, Ordering::Release);
+    }
+
+    /// Gives back the pages deeper than [`HIGH_WATER`], if any were touched.
+    fn trim(&self) {
+        let size = self.size();
+        if size <= HIGH_WATER {
+            return;
+        }
+        let mark = self.top() - HIGH_WATER;
+        let probe = mark - PAGE;
+        let mut resident = 0u8;
+        // SAFETY: `probe` is a page-aligned address inside this stack's mapped slot, and
+        // `resident` has room for the one page asked about.
+        let r = unsafe { libc::mincore(probe as *mut libc::c_void, PAGE, &mut resident) };
+        if r == 0 && resident & 1 == 0 {
+            return;
+        }
+        let low = self.slot.low + GUARD;
+        // SAFETY: [low, mark) lies inside this stack's usable area, which this
+        // `GreenStack` owns exclusively and no live frame uses (the thread finished).
+        // MADV_DONTNEED only drops the pages' contents, keeping the mapping and guards.
+        unsafe {
+            libc::madvise(low as *mut libc::c_void, mark - low, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+impl Drop for GreenStack {
+    fn drop(&mut self) {
+        self.set_owner(ptr::null());
+        self.trim();
+        let class = self.class as usize;
+        let slot = self.slot;
+        let cached = LOCAL.try_with(|c| {
+            let mut c = c.borrow_mut();
+            let list = &mut c.0[class];
+            list.push(slot);
+            if list.len() > CACHE {
+                let from = list.len() - BATCH;
+                lock(&POOL[class].free).extend(list.drain(from..));
+            }
+        });
+        if cached.is_err() {
+            lock(&POOL[class].free).push(slot);
+        }
+    }
+}
+
+// SAFETY: `base` is the top of the slot and `limit` its lowest address (the guard
+// included), both 4096-aligned and so aligned to STACK_ALIGNMENT; the slot has a guard
+// page at `limit` and at least MIN_STACK_SIZE (16 KiB > corosensei's 4 KiB minimum)
+// usable bytes above it, mapped read-write for as long as this value exists (chunks are
+// never unmapped).
+unsafe impl corosensei::stack::Stack for GreenStack {
+    fn base(&self) -> corosensei::stack::StackPointer {
+        NonZeroUsize::new(self.top()).expect("stack top is never null")
+    }
+
+    fn limit(&self) -> corosensei::stack::StackPointer {
+        NonZeroUsize::new(self.slot.low).expect("stack slot is never null")
+    }
+}
+
+/// Carves a fresh slot of `class`, reserving a chunk when needed, and guards it.
+fn carve(class: usize) -> io::Result<Slot> {
+    let slot_len = slot_size(class);
+    let slot = {
+        let mut b = lock(&POOL[class].bump);
+        if !b.has_chunk || b.next + slot_len > b.end {
+            let (chunk, base) = reserve_chunk(slot_len)?;
+            *b = Bump {
+                chunk,
+                next: base,
+                end: base + CHUNK,
+                has_chunk: true,
+            };
+        }
+        let low = b.next;
+        b.next += slot_len;
+        let base = CHUNKS[b.chunk as usize].base.load(Ordering::Relaxed);
+        Slot {
+            low,
+            chunk: b.chunk,
+            index: ((low - base) / slot_len) as u32,
+        }
+    };
+    install_guard(slot.low)?;
+    Ok(slot)
+}
+
+/// Reserves and publishes one chunk for slots of `slot_len` bytes.
+fn reserve_chunk(slot_len: usize) -> io::Result<(u32, usize)> {
+    let _g = lock(&RESERVE);
+    let n = CHUNK_COUNT.load(Ordering::Relaxed);
+    if n >= MAX_CHUNKS {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "green thread stack reservation exhausted: all {MAX_CHUNKS} chunks of \
+                 {} MiB (weft::MAX_CHUNKS) are in use",
+                CHUNK >> 20
+            ),
+        ));
+    }
+    // SAFETY: a fresh anonymous private mapping at an address of the kernel's choice;
+    // it overlaps nothing and is never unmapped.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            CHUNK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot reserve {} MiB of address space for green thread stacks: {e}",
+                CHUNK >> 20
+            ),
+        ));
+    }
+    let owners: Box<[AtomicPtr<ThreadInner>]> = (0..CHUNK / slot_len)
+        .map(|_| AtomicPtr::new(ptr::null_mut()))
+        .collect();
+    let info = &CHUNKS[n];
+    info.base.store(p as usize, Ordering::Relaxed);
+    info.slot.store(slot_len, Ordering::Relaxed);
+    info.owners
+        .store(Box::leak(owners).as_mut_ptr(), Ordering::Relaxed);
+    // Publish the entry to the signal handler's scan.
+    CHUNK_COUNT.store(n + 1, Ordering::Release);
+    Ok((n as u32, p as usize))
+}
+
+/// Forces the `mprotect` fallback (for tests of older kernels' behaviour).
+fn forced_mprotect() -> bool {
+    std::env::var_os("WEFT_GUARD_MPROTECT").is_some_and(|v| v == "1")
+}
+
+fn install_guard(low: usize) -> io::Result<()> {
+    let mut mode = GUARD_MODE.load(Ordering::Relaxed);
+    if mode == 0 {
+        mode = if forced_mprotect() { 2 } else { 1 };
+    }
+    if mode == 1 {
+        // SAFETY: [low, low + GUARD) is the first page of a slot this thread just carved
+        // and owns; installing a guard there only makes that page fault on access.
+        let r = unsafe { libc::madvise(low as *mut libc::c_void, GUARD, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_MODE.store(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot install a green thread stack guard: {e}"),
+            ));
+        }
+        // The kernel predates MADV_GUARD_INSTALL (Linux < 6.13).
+        GUARD_MODE.store(2, Ordering::Relaxed);
+    }
+    // SAFETY: as above: the page is the guard of a slot this thread owns.
+    let r = unsafe { libc::mprotect(low as *mut libc::c_void, GUARD, libc::PROT_NONE) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOMEM) {
+        let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "cannot install a green thread stack guard: the kernel's limit on memory \
+                 mappings (vm.max_map_count = {limit}) is reached. This kernel lacks \
+                 MADV_GUARD_INSTALL (Linux >= 6.13), so each guard page costs two \
+                 mappings; raise the limit with `sysctl vm.max_map_count=...` or run on a \
+                 newer kernel"
+            ),
+        ));
+    }
+    Err(io::Error::new(
+        e.kind(),
+        format!("cannot install a green thread stack guard: {e}"),
+    ))
+}
+
+/// Which guard mechanism is in use: `"MADV_GUARD_INSTALL"`, `"mprotect"`, or
+/// `"undecided"` before the first stack.
+pub fn guard_mechanism() -> &'static str {
+    match GUARD_MODE.load(Ordering::Relaxed) {
+        1 => "MADV_GUARD_INSTALL",
+        2 => "mprotect",
+        _ => "undecided",
+    }
+}
+
+/// If `addr` lies in a stack guard, the owner of that stack (possibly null) and the
+/// stack's usable size. Async-signal-safe: atomics and arithmetic only.
+pub(crate) fn guard_hit(addr: usize) -> Option<(*const ThreadInner, usize)> {
+    let n = CHUNK_COUNT.load(Ordering::Acquire);
+    for info in &CHUNKS[..n] {
+        let base = info.base.load(Ordering::Relaxed);
+        if addr < base || addr >= base + CHUNK {
+            continue;
+        }
+        let slot = info.slot.load(Ordering::Relaxed);
+        let index = (addr - base) / slot;
+        if (addr - base) % slot >= GUARD || index >= CHUNK / slot {
+            return None;
+        }
+        let owners = info.owners.load(Ordering::Relaxed);
+        // SAFETY: `owners` has CHUNK / slot entries (published before CHUNK_COUNT) and
+        // `index` is below that.
+        let owner = unsafe { &*owners.add(index) }.load(Ordering::Acquire);
+        return Some((owner as *const _, slot - GUARD));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_round_up_and_reject_bad_sizes() {
+        assert_eq!(class_of(MIN_STACK_SIZE).unwrap(), (0, MIN_STACK_SIZE));
+        assert_eq!(class_of(MIN_STACK_SIZE + 1).unwrap().1, 2 * MIN_STACK_SIZE);
+        assert_eq!(class_of(DEFAULT_STACK_SIZE).unwrap().1, DEFAULT_STACK_SIZE);
+        assert_eq!(class_of(MAX_STACK_SIZE).unwrap().0, CLASSES - 1);
+        let low = class_of(1024).unwrap_err();
+        assert!(low.to_string().contains("minimum of 16384"), "{low}");
+        let high = class_of(MAX_STACK_SIZE + 1).unwrap_err();
+        assert!(high.to_string().contains("maximum"), "{high}");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "mmap and madvise")]
+    fn stacks_are_writable_guarded_and_reused() {
+        let s = GreenStack::new(DEFAULT_STACK_SIZE).unwrap();
+        let top = s.top();
+        assert_eq!(s.size(), DEFAULT_STACK_SIZE);
+        // The whole usable area is writable.
+        // SAFETY: [top - size, top) is this stack's usable area, owned by `s`.
+        unsafe {
+            ptr::write_bytes((top - s.size()) as *mut u8, 0xAB, s.size());
+        }
+        assert!(guard_hit(s.slot.low).is_some());
+        assert!(guard_hit(s.slot.low + GUARD).is_none());
+        let low = s.slot.low;
+        drop(s);
+        // Freed stacks come back from this thread's cache first.
+        let again = GreenStack::new(DEFAULT_STACK_SIZE).unwrap();
+        assert_eq!(again.slot.low, low);
+        // The deep pages were released, the top ones kept.
+        let mut v = 0u8;
+        // SAFETY: probing residency of a page of the stack we own.
+        unsafe { libc::mincore((again.slot.low + GUARD) as *mut _, PAGE, &mut v) };
+        assert_eq!(v & 1, 0, "pages below the high-water mark are released");
+        // SAFETY: as above, for the top page.
+        unsafe { libc::mincore((again.top() - PAGE) as *mut _, PAGE, &mut v) };
+        assert_eq!(v & 1, 1, "the top pages stay committed for reuse");
+    }
+}

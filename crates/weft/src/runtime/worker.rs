@@ -1,0 +1,466 @@
+//! The worker loop: one kernel thread that runs green threads.
+//!
+//! # Queues
+//!
+//! Each worker has
+//!
+//! * a **run queue** of its started green threads that are ready (`runnable`, owned by
+//!   the worker: no atomics on the yield path),
+//! * an **inbox** (a lock-free MPSC queue) where other kernel threads put its started
+//!   green threads when they unpark them,
+//! * a **fresh deque** of green threads that have not started yet, which idle workers
+//!   may steal from, and a timer heap for park deadlines of its own threads.
+//!
+//! Spawns from a green thread go to its worker's fresh deque, spawns from elsewhere to
+//! the runtime's global injector.
+//!
+//! # Started green threads never migrate
+//!
+//! A green thread that has started running stays on the worker that started it until
+//! it finishes. LLVM may compute the address of a thread-local variable once and keep it
+//! in a register or a stack slot across a call that, for a stackful coroutine, is a
+//! context switch (llvm/llvm-project#98479, rust-lang/rust#136044). If the coroutine
+//! were resumed on another kernel thread, that cached address would still point at the
+//! *first* kernel thread's thread-local storage: a data race in safe code (this is why
+//! `may`'s `spawn` is `unsafe`). Threads that have not started have no such cached
+//! state, so they are freely stolen. `corosensei::Coroutine` is `!Send`, and this module
+//! keeps every coroutine in the worker's own slot table, so the type system holds the
+//! line: only a slot index ever crosses threads.
+//!
+//! # Sleeping and waking
+//!
+//! A worker with nothing to do first searches (looks at the inbox, injector and other
+//! workers' fresh deques a few times), then announces that it sleeps (`sleep` word = 1,
+//! then a `SeqCst` fence), looks once more, and waits on the word with `futex(2)`, with
+//! a timeout at its next timer. A waker pushes its work, fences, and swaps the word to 0:
+//! whoever sees 1 does the `futex` wake. Either the sleeper's last look sees the work or
+//! the waker sees the announcement (Dekker's argument with `SeqCst` fences), so no
+//! wake-up is lost. An idle runtime uses no CPU: no thread wakes without a reason.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::ptr;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::CoroutineResult;
+use crossbeam_deque::{Steal, Worker as Deque};
+
+use super::context::{self, Context, Request, Wake};
+use super::stack::GreenStack;
+use super::{deadlock, Shared};
+use crate::park::{futex, Unparked, WaitReason};
+use crate::thread::{Thread, ThreadInner};
+
+/// A green thread that has not started yet.
+pub(crate) struct Fresh {
+    pub(crate) thread: Thread,
+    pub(crate) main: Box<dyn FnOnce() + Send>,
+    pub(crate) stack: GreenStack,
+}
+
+/// The part of a worker that only its own kernel thread touches, reachable from green
+/// code through a thread-local pointer.
+pub(crate) struct Local {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) runnable: RefCell<VecDeque<u32>>,
+    pub(crate) fresh: Deque<Fresh>,
+}
+
+thread_local! {
+    /// The worker running on this kernel thread, if any.
+    static LOCAL: Cell<*const Local> = const { Cell::new(ptr::null()) };
+    /// The green thread running on this kernel thread right now, if any.
+    static CURRENT: Cell<*const ThreadInner> = const { Cell::new(ptr::null()) };
+}
+
+/// The control block of the green thread running this code, if any.
+#[inline]
+pub(crate) fn current_green_inner() -> Option<*const ThreadInner> {
+    let p = CURRENT.with(Cell::get);
+    (!p.is_null()).then_some(p)
+}
+
+/// A handle to the green thread running this code, if any.
+pub(crate) fn current_green() -> Option<Thread> {
+    let p = current_green_inner()?;
+    // SAFETY: `p` came from `Arc::as_ptr` of the running thread's control block, which
+    // its slot keeps alive while it runs; taking one more strong count and rebuilding
+    // an `Arc` from the same pointer is the documented way to clone through a raw
+    // pointer.
+    let inner = unsafe {
+        Arc::increment_strong_count(p);
+        Arc::from_raw(p)
+    };
+    Some(Thread { inner })
+}
+
+/// Runs `f` with this kernel thread's worker, if it is one.
+#[inline]
+pub(crate) fn with_local<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
+    let p = LOCAL.with(Cell::get);
+    // SAFETY: LOCAL is set by `run` to a `Local` that lives on `run`'s stack frame
+    // until `run` returns, and is reset to null before that; this kernel thread is the
+    // only one that reads it, and `Local` is only used through shared references.
+    f(unsafe { p.as_ref() })
+}
+
+/// Parks the running green thread `me` (see `park::park_on`).
+pub(crate) fn park_green(
+    me: &ThreadInner,
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+) -> Unparked {
+    if me.park.try_consume() {
+        return Unparked::Notified;
+    }
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return Unparked::TimedOut;
+    }
+    super::coop::reset_budget();
+    me.waiting_on
+        .store(reason as *const _ as *mut _, Ordering::Release);
+    // SAFETY: `me` is the running green thread (the caller got it from CURRENT), and we
+    // hold no worker-local borrow here.
+    let wake = unsafe { context::suspend(me, Request::Park(deadline)) };
+    me.waiting_on.store(ptr::null_mut(), Ordering::Release);
+    match wake {
+        Wake::Notified => {
+            me.park.consume_after_wake();
+            Unparked::Notified
+        }
+        Wake::TimedOut => Unparked::TimedOut,
+    }
+}
+
+/// Puts the running green thread at the back of its worker's run queue.
+pub(crate) fn yield_green(me: &ThreadInner) {
+    super::coop::reset_budget();
+    // SAFETY: `me` is the running green thread, and no worker-local borrow is held.
+    let _ = unsafe { context::suspend(me, Request::Yield) };
+}
+
+/// One slot of the worker's table of started green threads.
+struct Slot {
+    ctx: Option<Context>,
+    thread: Thread,
+    wake: Wake,
+    park_seq: u64,
+}
+
+/// The worker's own state, owned by its loop.
+struct Worker<'a> {
+    local: &'a Local,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    park_seq: u64,
+    tick: u32,
+}
+
+/// The body of worker `index`'s kernel thread.
+pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
+    super::signal::ensure_altstack();
+    let local = Local {
+        index,
+        shared,
+        runnable: RefCell::new(VecDeque::with_capacity(256)),
+        fresh,
+    };
+    LOCAL.with(|l| l.set(&local));
+    let mut w = Worker {
+        local: &local,
+        slots: Vec::new(),
+        free: Vec::new(),
+        timers: BinaryHeap::new(),
+        park_seq: 0,
+        tick: 0,
+    };
+    w.main_loop();
+    w.abandon();
+    LOCAL.with(|l| l.set(ptr::null()));
+}
+
+impl Worker<'_> {
+    fn shared(&self) -> &Shared {
+        &self.local.shared
+    }
+
+    fn me(&self) -> &super::WorkerShared {
+        &self.local.shared.workers[self.local.index]
+    }
+
+    fn main_loop(&mut self) {
+        loop {
+            self.tick = self.tick.wrapping_add(1);
+            // Every so often look outside, so a thread that keeps yielding cannot starve
+            // the inbox, the timers or fresh threads.
+            if self.tick % 61 == 0 {
+                self.drain_inbox();
+                self.fire_timers();
+                if let Some(f) = self.find_fresh() {
+                    self.start(f);
+                    continue;
+                }
+            }
+            let next = self.local.runnable.borrow_mut().pop_front();
+            if let Some(i) = next {
+                self.run_slot(i);
+                continue;
+            }
+            if self.drain_inbox() || self.fire_timers() {
+                continue;
+            }
+            if let Some(f) = self.find_fresh() {
+                self.start(f);
+                continue;
+            }
+            if self.shared().shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            self.idle();
+        }
+    }
+
+    fn drain_inbox(&mut self) -> bool {
+        let inbox = &self.local.shared.workers[self.local.index].inbox;
+        let mut any = false;
+        let mut q = self.local.runnable.borrow_mut();
+        while let Some(i) = inbox.pop() {
+            q.push_back(i);
+            any = true;
+        }
+        any
+    }
+
+    fn fire_timers(&mut self) -> bool {
+        let Some(Reverse((first, _, _))) = self.timers.peek() else {
+            return false;
+        };
+        let now = Instant::now();
+        if *first > now {
+            return false;
+        }
+        let mut any = false;
+        while let Some(Reverse((at, seq, i))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(Some(slot)) = self.slots.get_mut(i as usize) {
+                if slot.park_seq == seq && slot.thread.inner.park.time_out() {
+                    slot.wake = Wake::TimedOut;
+                    self.local.runnable.borrow_mut().push_back(i);
+                    any = true;
+                }
+            }
+        }
+        self.me().timers.store(self.timers.len(), Ordering::Relaxed);
+        any
+    }
+
+    fn find_fresh(&self) -> Option<Fresh> {
+        if let Some(f) = self.local.fresh.pop() {
+            return Some(f);
+        }
+        let shared = self.shared();
+        loop {
+            let mut retry = false;
+            match shared.injector.steal_batch_and_pop(&self.local.fresh) {
+                Steal::Success(f) => return Some(f),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = shared.workers.len();
+            for k in 1..n {
+                let other = &shared.workers[(self.local.index + k) % n];
+                match other.stealer.steal_batch_and_pop(&self.local.fresh) {
+                    Steal::Success(f) => return Some(f),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        let shared = self.shared();
+        !self.local.runnable.borrow().is_empty()
+            || !self.me().inbox.is_empty()
+            || !self.local.fresh.is_empty()
+            || !shared.injector.is_empty()
+            || shared.workers.iter().any(|w| !w.stealer.is_empty())
+            || self
+                .timers
+                .peek()
+                .is_some_and(|Reverse((at, _, _))| *at <= Instant::now())
+            || shared.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Search a little, then sleep until woken or the next timer is due.
+    fn idle(&mut self) {
+        let shared = self.local.shared.clone();
+        shared.searching.fetch_add(1, Ordering::SeqCst);
+        let mut found = false;
+        for round in 0..64 {
+            if self.has_work() {
+                found = true;
+                break;
+            }
+            if round < 32 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        shared.searching.fetch_sub(1, Ordering::SeqCst);
+        if found {
+            return;
+        }
+        let me = &shared.workers[self.local.index];
+        me.sleep.store(1, Ordering::SeqCst);
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        deadlock::worker_asleep();
+        fence(Ordering::SeqCst);
+        if !self.has_work() {
+            let deadline = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            if deadline.is_none() {
+                deadlock::check_from_idle_worker();
+            }
+            futex::wait(&me.sleep, 1, deadline);
+        }
+        // Woken by a waker (who already swapped the word and fixed the counts), or by
+        // the timeout, a spurious wake-up or the last look: then undo it ourselves.
+        if me.sleep.swap(0, Ordering::SeqCst) == 1 {
+            shared.idle.fetch_sub(1, Ordering::SeqCst);
+            deadlock::worker_awake();
+        }
+    }
+
+    fn start(&mut self, f: Fresh) {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let Fresh {
+            thread,
+            main,
+            stack,
+        } = f;
+        let g = thread.inner.green.as_ref().expect("fresh thread is green");
+        g.home.store(self.local.index as u32, Ordering::Relaxed);
+        g.slot.store(i, Ordering::Relaxed);
+        stack.set_owner(Arc::as_ptr(&thread.inner));
+        super::registry_insert(self.me(), i, &thread);
+        let ctx = Context::new(stack, thread.inner.clone(), main);
+        self.slots[i as usize] = Some(Slot {
+            ctx: Some(ctx),
+            thread,
+            wake: Wake::Notified,
+            park_seq: 0,
+        });
+        self.run_slot(i);
+    }
+
+    fn run_slot(&mut self, i: u32) {
+        let slot = self.slots[i as usize]
+            .as_mut()
+            .expect("a queued slot holds a thread");
+        let wake = std::mem::replace(&mut slot.wake, Wake::Notified);
+        let ctx = slot.ctx.as_mut().expect("a queued slot has a context");
+        CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
+        let r = ctx.resume(wake);
+        CURRENT.with(|c| c.set(ptr::null()));
+        match r {
+            CoroutineResult::Yield(Request::Yield) => {
+                self.local.runnable.borrow_mut().push_back(i);
+            }
+            CoroutineResult::Yield(Request::Park(deadline)) => {
+                if !slot.thread.inner.park.commit_park() {
+                    // A token arrived while switching: run again (it consumes it).
+                    self.local.runnable.borrow_mut().push_back(i);
+                } else if let Some(at) = deadline {
+                    self.park_seq += 1;
+                    slot.park_seq = self.park_seq;
+                    self.timers.push(Reverse((at, self.park_seq, i)));
+                    self.me().timers.store(self.timers.len(), Ordering::Relaxed);
+                }
+            }
+            CoroutineResult::Return(()) => self.finish(i),
+        }
+    }
+
+    fn finish(&mut self, i: u32) {
+        let mut slot = self.slots[i as usize].take().expect("finished slot");
+        let stack = slot.ctx.take().expect("context").into_stack();
+        drop(stack);
+        super::registry_remove(self.me(), i);
+        self.free.push(i);
+        self.shared().live.fetch_sub(1, Ordering::Release);
+    }
+
+    /// At shutdown: green threads still parked are never resumed. Their contexts (and
+    /// stacks) are leaked, not dropped: dropping would unwind them, running their code
+    /// during shutdown; reusing their stacks could free memory others still borrow.
+    fn abandon(&mut self) {
+        for slot in self.slots.iter_mut().flatten() {
+            if let Some(ctx) = slot.ctx.take() {
+                std::mem::forget(ctx);
+            }
+        }
+    }
+}
+
+/// Makes the started green thread (`home`, `slot`) runnable: on the current worker's
+/// run queue when that is its home, else through its home's inbox.
+pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
+    let home = home.load(Ordering::Relaxed) as usize;
+    let slot = slot.load(Ordering::Relaxed);
+    let local_push = with_local(|l| match l {
+        Some(l) if l.index == home && ptr::eq(&*l.shared, shared) => {
+            l.runnable.borrow_mut().push_back(slot);
+            true
+        }
+        _ => false,
+    });
+    if !local_push {
+        let w = &shared.workers[home];
+        w.inbox.push(slot);
+        notify(shared, home);
+    }
+}
+
+/// Wakes worker `i` if it sleeps.
+pub(crate) fn notify(shared: &Shared, i: usize) {
+    let w = &shared.workers[i];
+    fence(Ordering::SeqCst);
+    if w.sleep.load(Ordering::Relaxed) == 1 && w.sleep.swap(0, Ordering::SeqCst) == 1 {
+        shared.idle.fetch_sub(1, Ordering::SeqCst);
+        deadlock::worker_awake();
+        deadlock::bump();
+        futex::wake(&w.sleep, 1);
+    }
+}
+
+/// After new fresh work: wake one sleeping worker, unless one is already searching.
+pub(crate) fn notify_any(shared: &Shared) {
+    fence(Ordering::SeqCst);
+    if shared.idle.load(Ordering::Relaxed) == 0 || shared.searching.load(Ordering::Relaxed) > 0 {
+        return;
+    }
+    for i in 0..shared.workers.len() {
+        if shared.workers[i].sleep.load(Ordering::Relaxed) == 1 {
+            notify(shared, i);
+            return;
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Thread identities: one [`Thread`] handle for green and kernel threads alike.
+//!
+//! A `Thread` is a shared handle to a thread's control block: its id, its name and its
+//! park word (see [`crate::park`]). The control block lives on the heap, never on a
+//! green thread's stack, so waking a thread never writes into another thread's stack.
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::park::state::ParkState;
+use crate::park::WaitReason;
+use crate::runtime::Shared;
+
+/// A unique identifier of a weft thread (green or kernel), never reused in a process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ThreadId(NonZeroU64);
+
+impl ThreadId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        ThreadId(NonZeroU64::new(id).expect("thread id counter overflowed"))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+/// Where a green thread lives once it has started.
+pub(crate) struct GreenInfo {
+    pub(crate) rt: Arc<Shared>,
+    /// Index of the home worker; written once by that worker before the thread first
+    /// runs, published to unparkers by the park word's release/acquire pair.
+    pub(crate) home: AtomicU32,
+    /// Index of the thread's slot on its home worker (same publication as `home`).
+    pub(crate) slot: AtomicU32,
+    /// The coroutine's yielder; written and read only on the home worker.
+    pub(crate) yielder: AtomicPtr<()>,
+    /// Usable stack bytes.
+    pub(crate) stack_size: usize,
+}
+
+/// The control block of a thread.
+pub(crate) struct ThreadInner {
+    pub(crate) id: ThreadId,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) park: ParkState,
+    /// What the thread waits on while parked (null when it does not say).
+    pub(crate) waiting_on: AtomicPtr<WaitReason>,
+    pub(crate) green: Option<GreenInfo>,
+}
+
+/// A handle to a green or kernel thread: its identity, and the door to wake it.
+///
+/// Cloning is cheap (a reference count). Obtain one with [`crate::current`] or
+/// [`crate::JoinHandle::thread`].
+#[derive(Clone)]
+pub struct Thread {
+    pub(crate) inner: Arc<ThreadInner>,
+}
+
+impl Thread {
+    pub(crate) fn new_green(name: Option<String>, rt: Arc<Shared>, stack_size: usize) -> Self {
+        Thread {
+            inner: Arc::new(ThreadInner {
+                id: ThreadId::next(),
+                name: name.map(String::into_boxed_str),
+                park: ParkState::new(),
+                waiting_on: AtomicPtr::new(ptr::null_mut()),
+                green: Some(GreenInfo {
+                    rt,
+                    home: AtomicU32::new(u32::MAX),
+                    slot: AtomicU32::new(u32::MAX),
+                    yielder: AtomicPtr::new(ptr::null_mut()),
+                    stack_size,
+                }),
+            }),
+        }
+    }
+
+    fn new_kernel() -> Self {
+        Thread {
+            inner: Arc::new(ThreadInner {
+                id: ThreadId::next(),
+                name: std::thread::current().name().map(Box::from),
+                park: ParkState::new(),
+                waiting_on: AtomicPtr::new(ptr::null_mut()),
+                green: None,
+            }),
+        }
+    }
+
+    /// The thread's unique id.
+    pub fn id(&self) -> ThreadId {
+        self.inner.id
+    }
+
+    /// The thread's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The usable stack size of a green thread (`None` for a kernel thread).
+    pub fn stack_size(&self) -> Option<usize> {
+        self.inner.green.as_ref().map(|g| g.stack_size)
+    }
+
+    /// `true` for a weft green thread, `false` for a kernel thread.
+    pub fn is_green(&self) -> bool {
+        self.inner.green.is_some()
+    }
+
+    /// What the thread says it waits on, while it is parked.
+    pub fn waiting_on(&self) -> Option<&'static str> {
+        let p = self.inner.waiting_on.load(Ordering::Acquire);
+        // SAFETY: the pointer is null or was made from a `&'static WaitReason` in
+        // `park::park_on`, so it is valid for the whole program.
+        unsafe { p.as_ref() }.map(|r| r.what())
+    }
+
+    /// Makes the thread's wake-up token available: if it is parked it becomes
+    /// runnable; otherwise its next park returns at once. Tokens do not accumulate.
+    ///
+    /// A green thread is woken on its own worker (started green threads never move); a
+    /// kernel thread is woken through its futex.
+    #[inline]
+    pub fn unpark(&self) {
+        if self.inner.park.unpark() {
+            match &self.inner.green {
+                Some(g) => g.rt.wake_green(&g.home, &g.slot),
+                None => {
+                    crate::runtime::deadlock::bump();
+                    crate::park::futex::wake(&self.inner.park.0, 1);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("green", &self.is_green())
+            .finish()
+    }
+}
+
+thread_local! {
+    static KERNEL: OnceCell<Thread> = const { OnceCell::new() };
+}
+
+/// The handle of the calling thread: the green thread running this code, or else the
+/// kernel thread (a handle is made for it on first use).
+pub fn current() -> Thread {
+    if let Some(t) = crate::runtime::worker::current_green() {
+        return t;
+    }
+    KERNEL.with(|k| k.get_or_init(Thread::new_kernel).clone())
+}
+
+/// The calling kernel thread's handle (never a green thread's).
+pub(crate) fn current_kernel() -> Thread {
+    KERNEL.with(|k| k.get_or_init(Thread::new_kernel).clone())
+}
