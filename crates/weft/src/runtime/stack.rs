@@ -383,6 +383,9 @@ fn install_guard(low: usize) -> io::Result<()> {
     let mut mode = GUARD_MODE.load(Ordering::Relaxed);
     if mode == 0 {
         mode = if forced_mprotect() { 2 } else { 1 };
+        if mode == 2 {
+            GUARD_MODE.store(2, Ordering::Relaxed);
+        }
     }
     if mode == 1 {
         // SAFETY: [low, low + GUARD) is the first page of a slot this thread just carved
@@ -416,8 +419,8 @@ fn install_guard(low: usize) -> io::Result<()> {
             io::ErrorKind::OutOfMemory,
             format!(
                 "cannot install a green thread stack guard: the kernel's limit on memory \
-                 mappings (vm.max_map_count = {limit}) is reached. This kernel lacks \
-                 MADV_GUARD_INSTALL (Linux >= 6.13), so each guard page costs two \
+                 mappings (vm.max_map_count = {limit}) is reached. Without \
+                 MADV_GUARD_INSTALL (Linux >= 6.13) each guard page costs two \
                  mappings; raise the limit with `sysctl vm.max_map_count=...` or run on a \
                  newer kernel"
             ),

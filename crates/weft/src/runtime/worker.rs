@@ -159,6 +159,9 @@ struct Worker<'a> {
     timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     park_seq: u64,
     tick: u32,
+    /// The last green thread yielded: ready threads that have not started yet go
+    /// before it, as the started ones in the run queue do.
+    yielded: bool,
 }
 
 /// The body of worker `index`'s kernel thread.
@@ -178,6 +181,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
         timers: BinaryHeap::new(),
         park_seq: 0,
         tick: 0,
+        yielded: false,
     };
     w.main_loop();
     w.abandon();
@@ -202,6 +206,12 @@ impl Worker<'_> {
                 self.drain_inbox();
                 self.fire_timers();
                 if let Some(f) = self.find_fresh() {
+                    self.start(f);
+                    continue;
+                }
+            }
+            if std::mem::take(&mut self.yielded) {
+                if let Some(f) = self.local.fresh.pop() {
                     self.start(f);
                     continue;
                 }
@@ -383,6 +393,7 @@ impl Worker<'_> {
         match r {
             CoroutineResult::Yield(Request::Yield) => {
                 self.local.runnable.borrow_mut().push_back(i);
+                self.yielded = true;
             }
             CoroutineResult::Yield(Request::Park(deadline)) => {
                 if !slot.thread.inner.park.commit_park() {

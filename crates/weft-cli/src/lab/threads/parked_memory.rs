@@ -1,0 +1,450 @@
+//! Memory per parked thread, and the spawn rate until all are parked.
+//!
+//! Each probe runs in a fresh child process. It first warms up its runtime (one thread
+//! spawned and joined, so the runtime's own workers and tables exist), takes a baseline from
+//! `/proc/self/status` (and the system-wide `KernelStack:` of `/proc/meminfo`), then spawns
+//! N threads that each bump a shared atomic counter and park:
+//!
+//! - **std::thread** (kernel threads): block on a shared condition variable;
+//! - **weft** green threads, spawned from a green thread: `weft::park::park()` in a loop
+//!   until a shared flag is set;
+//! - **tokio** tasks, spawned from a task on the multi-threaded runtime: await a shared
+//!   `tokio::sync::Notify` (`notify_waiters` releases them all);
+//! - **may** coroutines: `may::coroutine::park()` in a loop until a shared flag is set;
+//!   spawned until a spawn fails (its `mprotect` guard pages run into `vm.max_map_count`)
+//!   or a cap is reached.
+//!
+//! The spawn rate is N divided by the time from the first spawn until the counter reads N
+//! (every thread bumps it just before parking). Then the child reads `/proc` again:
+//! bytes per parked thread = (ΔVmRSS + ΔVmPTE) / N, i.e. resident memory plus page tables
+//! over the baseline; it includes whatever the program keeps per thread (here a join handle
+//! each), as a real program would. Virtual memory (ΔVmSize) and the kernel stacks (Δ
+//! `KernelStack`, system-wide, so other processes add noise) are reported per thread too.
+//! Finally the flag is set, every thread is unparked and joined.
+//!
+//! A spawn stops early at a time budget (the row then says how many were parked); a spawn
+//! error stops it too, and the error is reported.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lab::child::wait_for;
+use crate::lab::procfs::{self, ProcStatus};
+
+/// Which kind of thread to park.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `std::thread` (one kernel thread each).
+    Kernel,
+    /// weft green threads.
+    Weft,
+    /// tokio tasks (stackless).
+    Tokio,
+    /// may coroutines (stackful).
+    May,
+}
+
+impl Kind {
+    /// The row label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Kernel => "std::thread (kernel)",
+            Kind::Weft => "weft green thread",
+            Kind::Tokio => "tokio task",
+            Kind::May => "may coroutine",
+        }
+    }
+}
+
+/// Parameters of one probe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    /// What to park.
+    pub kind: Kind,
+    /// How many (for may: the cap).
+    pub count: usize,
+    /// Stop spawning after this long, milliseconds.
+    pub budget_ms: u64,
+}
+
+/// What one probe found (all memory figures in bytes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How many were asked for.
+    pub requested: usize,
+    /// How many were parked at once.
+    pub parked: usize,
+    /// Why fewer than requested, if so.
+    pub stopped: Option<String>,
+    /// Seconds from the first spawn until all were parked.
+    pub spawn_seconds: f64,
+    /// `/proc/self/status` before spawning.
+    pub baseline: ProcStatus,
+    /// `/proc/self/status` with all parked.
+    pub with_parked: ProcStatus,
+    /// Change of the system-wide `KernelStack`.
+    pub kernel_stack_delta: Option<i64>,
+    /// Seconds to release and join them all.
+    pub teardown_seconds: f64,
+}
+
+impl Outcome {
+    fn per_thread(&self, delta: i64) -> Option<f64> {
+        (self.parked > 0).then(|| delta as f64 / self.parked as f64)
+    }
+
+    /// Resident memory plus page tables per parked thread, over the baseline.
+    pub fn bytes_per_thread(&self) -> Option<f64> {
+        let after = (self.with_parked.rss + self.with_parked.pte) as i64;
+        let before = (self.baseline.rss + self.baseline.pte) as i64;
+        self.per_thread(after - before)
+    }
+
+    /// Page tables per parked thread.
+    pub fn page_tables_per_thread(&self) -> Option<f64> {
+        self.per_thread(self.with_parked.pte as i64 - self.baseline.pte as i64)
+    }
+
+    /// Virtual memory per parked thread.
+    pub fn virtual_per_thread(&self) -> Option<f64> {
+        self.per_thread(self.with_parked.vm_size as i64 - self.baseline.vm_size as i64)
+    }
+
+    /// Kernel stack per parked thread (kernel threads only; system-wide figure).
+    pub fn kernel_stack_per_thread(&self) -> Option<f64> {
+        self.kernel_stack_delta.and_then(|d| self.per_thread(d))
+    }
+
+    /// Spawns per second until all were parked.
+    pub fn spawn_rate(&self) -> Option<f64> {
+        (self.spawn_seconds > 0.0 && self.parked > 0)
+            .then(|| self.parked as f64 / self.spawn_seconds)
+    }
+}
+
+/// How long the parent waits for all spawned threads to bump the counter.
+const PARK_WAIT: Duration = Duration::from_secs(60);
+
+struct Snapshot {
+    status: ProcStatus,
+    kernel_stack: Option<u64>,
+}
+
+impl Snapshot {
+    fn take() -> Result<Self, String> {
+        Ok(Self {
+            status: procfs::status().map_err(|e| format!("reading /proc/self/status: {e}"))?,
+            kernel_stack: procfs::meminfo("KernelStack:").ok(),
+        })
+    }
+}
+
+/// What every parked thread shares.
+#[derive(Debug, Default)]
+struct Shared {
+    parked: AtomicUsize,
+    release: AtomicBool,
+}
+
+/// Runs the probe in this process (the child).
+pub fn run(spec: &Spec) -> Result<Outcome, String> {
+    match spec.kind {
+        Kind::Kernel => kernel(spec),
+        Kind::Weft => weft_green(spec),
+        Kind::Tokio => tokio_tasks(spec),
+        Kind::May => may_coroutines(spec),
+    }
+}
+
+fn budget_exceeded(i: usize, start: Instant, spec: &Spec) -> bool {
+    i % 1024 == 1023 && start.elapsed() > Duration::from_millis(spec.budget_ms)
+}
+
+fn budget_message(parked: usize, spec: &Spec) -> String {
+    format!(
+        "stopped at {parked} by the {:.0} s spawn budget of this profile",
+        spec.budget_ms as f64 / 1000.0
+    )
+}
+
+fn outcome(
+    spec: &Spec,
+    parked: usize,
+    stopped: Option<String>,
+    spawn_time: Duration,
+    before: &Snapshot,
+    after: &Snapshot,
+    teardown: Duration,
+) -> Outcome {
+    Outcome {
+        requested: spec.count,
+        parked,
+        stopped,
+        spawn_seconds: spawn_time.as_secs_f64(),
+        baseline: before.status,
+        with_parked: after.status,
+        kernel_stack_delta: match (before.kernel_stack, after.kernel_stack) {
+            (Some(b), Some(a)) => Some(a as i64 - b as i64),
+            _ => None,
+        },
+        teardown_seconds: teardown.as_secs_f64(),
+    }
+}
+
+fn kernel(spec: &Spec) -> Result<Outcome, String> {
+    let shared = Arc::new(Shared::default());
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    thread::spawn(|| ())
+        .join()
+        .map_err(|_| "the warm-up thread panicked")?;
+    let before = Snapshot::take()?;
+
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(spec.count);
+    let mut stopped = None;
+    for i in 0..spec.count {
+        let (shared, gate) = (Arc::clone(&shared), Arc::clone(&gate));
+        let spawned = thread::Builder::new().spawn(move || {
+            shared.parked.fetch_add(1, Ordering::Release);
+            let (lock, cvar) = &*gate;
+            let mut open = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            while !*open {
+                open = cvar.wait(open).unwrap_or_else(PoisonError::into_inner);
+            }
+        });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stopped = Some(format!("spawn #{} failed: {e}", i + 1));
+                break;
+            }
+        }
+        if budget_exceeded(i, start, spec) {
+            stopped = Some(budget_message(handles.len(), spec));
+            break;
+        }
+    }
+    let parked = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
+    let spawn_time = start.elapsed();
+    let after = Snapshot::take();
+
+    let teardown = Instant::now();
+    *gate.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    gate.1.notify_all();
+    let panics = handles.into_iter().filter_map(|h| h.join().err()).count();
+    let teardown = teardown.elapsed();
+    waited?;
+    if panics > 0 {
+        return Err(format!("{panics} parked threads panicked"));
+    }
+    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+}
+
+fn weft_green(spec: &Spec) -> Result<Outcome, String> {
+    let shared = Arc::new(Shared::default());
+    // Starts the default runtime.
+    weft::spawn(|| ())
+        .join()
+        .map_err(|_| "the warm-up green thread panicked")?;
+    let before = Snapshot::take()?;
+
+    let spawner = {
+        let shared = Arc::clone(&shared);
+        let spec = spec.clone();
+        weft::spawn(move || {
+            let start = Instant::now();
+            let mut handles = Vec::with_capacity(spec.count);
+            let mut stopped = None;
+            for i in 0..spec.count {
+                let shared = Arc::clone(&shared);
+                let spawned = weft::Builder::new().spawn(move || {
+                    shared.parked.fetch_add(1, Ordering::Release);
+                    while !shared.release.load(Ordering::Acquire) {
+                        weft::park::park();
+                    }
+                });
+                match spawned {
+                    Ok(h) => handles.push(h),
+                    Err(e) => {
+                        stopped = Some(format!("spawn #{} failed: {e}", i + 1));
+                        break;
+                    }
+                }
+                if budget_exceeded(i, start, &spec) {
+                    stopped = Some(budget_message(handles.len(), &spec));
+                    break;
+                }
+            }
+            (start, handles, stopped)
+        })
+    };
+    let (start, handles, stopped) = spawner
+        .join()
+        .map_err(|_| "the spawning green thread panicked")?;
+    let parked = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
+    let spawn_time = start.elapsed();
+    let after = Snapshot::take();
+
+    let teardown = Instant::now();
+    shared.release.store(true, Ordering::Release);
+    for h in &handles {
+        h.thread().unpark();
+    }
+    let panics = handles.into_iter().filter_map(|h| h.join().err()).count();
+    let teardown = teardown.elapsed();
+    waited?;
+    if panics > 0 {
+        return Err(format!("{panics} parked green threads panicked"));
+    }
+    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+}
+
+fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("building the tokio runtime: {e}"))?;
+    rt.block_on(async { tokio::spawn(async {}).await })
+        .map_err(|e| format!("warm-up task: {e}"))?;
+    let shared = Arc::new(Shared::default());
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let before = Snapshot::take()?;
+
+    let spawner = {
+        let (shared, notify, spec) = (Arc::clone(&shared), Arc::clone(&notify), spec.clone());
+        rt.spawn(async move {
+            let start = Instant::now();
+            let mut handles = Vec::with_capacity(spec.count);
+            let mut stopped = None;
+            for i in 0..spec.count {
+                let (shared, notify) = (Arc::clone(&shared), Arc::clone(&notify));
+                handles.push(tokio::spawn(async move {
+                    // A `Notified` receives `notify_waiters` from its creation on, so creating
+                    // it before bumping the counter means no release can be missed.
+                    let released = notify.notified();
+                    shared.parked.fetch_add(1, Ordering::Release);
+                    if !shared.release.load(Ordering::Acquire) {
+                        released.await;
+                    }
+                }));
+                if budget_exceeded(i, start, &spec) {
+                    stopped = Some(budget_message(handles.len(), &spec));
+                    break;
+                }
+            }
+            (start, handles, stopped)
+        })
+    };
+    let (start, handles, stopped) = rt
+        .block_on(spawner)
+        .map_err(|e| format!("the spawning task failed: {e}"))?;
+    let parked = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
+    let spawn_time = start.elapsed();
+    let after = Snapshot::take();
+
+    let teardown = Instant::now();
+    shared.release.store(true, Ordering::Release);
+    notify.notify_waiters();
+    let failed = rt.block_on(async {
+        let mut failed = 0usize;
+        for h in handles {
+            failed += usize::from(h.await.is_err());
+        }
+        failed
+    });
+    let teardown = teardown.elapsed();
+    waited?;
+    if failed > 0 {
+        return Err(format!("{failed} parked tasks failed"));
+    }
+    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+}
+
+fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
+    may::config().set_workers(crate::lab::machine::cpus());
+    let spawn = |shared: Arc<Shared>| {
+        // SAFETY: may's spawn is unsafe for two reasons, neither of which applies here:
+        // 1. a coroutine may move between may's worker threads, so code that caches a
+        //    thread-local address across a switch could read another thread's value: this
+        //    closure touches no thread-local storage of its own (only the `Arc`'d atomics and
+        //    may's own park, which may implements for coroutines);
+        // 2. a coroutine's stack is small and overflowing it is not reliably reported: this
+        //    closure has no recursion and a few words of locals, far below may's default
+        //    stack size.
+        unsafe {
+            may::coroutine::Builder::new().spawn(move || {
+                shared.parked.fetch_add(1, Ordering::Release);
+                while !shared.release.load(Ordering::Acquire) {
+                    may::coroutine::park();
+                }
+            })
+        }
+    };
+    spawn(Arc::new(Shared {
+        parked: AtomicUsize::new(0),
+        release: AtomicBool::new(true),
+    }))
+    .map_err(|e| format!("warm-up coroutine: {e}"))?
+    .join()
+    .map_err(|_| "the warm-up coroutine panicked")?;
+    let shared = Arc::new(Shared::default());
+    let before = Snapshot::take()?;
+
+    // may panics (rather than returning an error) when it cannot map a stack; that is how
+    // this probe finds its limit, so keep the panic message quiet and catch it.
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(spec.count);
+    let mut stopped = None;
+    for i in 0..spec.count {
+        let shared = Arc::clone(&shared);
+        match panic::catch_unwind(AssertUnwindSafe(|| spawn(shared))) {
+            Ok(Ok(h)) => handles.push(h),
+            Ok(Err(e)) => {
+                stopped = Some(format!("spawn #{} failed: {e}", i + 1));
+                break;
+            }
+            Err(payload) => {
+                let why = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "a panic".to_owned());
+                stopped = Some(format!("spawn #{} panicked: {why}", i + 1));
+                break;
+            }
+        }
+        if budget_exceeded(i, start, spec) {
+            stopped = Some(budget_message(handles.len(), spec));
+            break;
+        }
+    }
+    panic::set_hook(hook);
+    let parked = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
+    let spawn_time = start.elapsed();
+    let after = Snapshot::take();
+
+    let teardown = Instant::now();
+    shared.release.store(true, Ordering::Release);
+    for h in &handles {
+        h.coroutine().unpark();
+    }
+    let panics = handles.into_iter().filter_map(|h| h.join().err()).count();
+    let teardown = teardown.elapsed();
+    waited?;
+    if panics > 0 {
+        return Err(format!("{panics} parked coroutines panicked"));
+    }
+    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+}

@@ -1,0 +1,189 @@
+//! Behaviours that end a process (or must not): each scenario runs in a child process
+//! (this binary, re-run with `WEFT_SCENARIO`), and the parent checks its exit and
+//! output. The harness is off so the child has no other threads (the deadlock
+//! detector vetoes reports while unknown threads exist, by design).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() {
+    if let Ok(s) = std::env::var("WEFT_SCENARIO") {
+        scenario(&s);
+        return;
+    }
+    let mut failed = 0;
+    for (name, env, check) in CASES {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .env("WEFT_SCENARIO", name)
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match check(&out.status, &stdout, &stderr) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(why) => {
+                failed += 1;
+                println!(
+                    "test {name} ... FAILED: {why}\n--- status: {:?}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}",
+                    out.status
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+type Check = fn(&std::process::ExitStatus, &str, &str) -> Result<(), String>;
+
+fn expect(cond: bool, why: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(why.to_string())
+    }
+}
+
+const CASES: &[(&str, &[(&str, &str)], Check)] = &[
+    ("deadlock_is_reported", &[], |st, _, err| {
+        expect(st.code() == Some(101), "the join must panic")?;
+        expect(err.contains("deadlock detected"), "report headline")?;
+        expect(err.contains("'waiter'") && err.contains("parked on join"), "waiter listed")?;
+        expect(err.contains("'stuck'") && err.contains("parked on park"), "stuck listed")?;
+        expect(err.contains("kernel thread 'main'"), "the joining kernel thread listed")
+    }),
+    ("no_report_while_an_unknown_thread_lives", &[], |st, out, err| {
+        expect(st.success(), "must finish normally")?;
+        expect(out.contains("woken by the kernel thread"), "result")?;
+        expect(!err.contains("deadlock"), "no deadlock report")
+    }),
+    ("no_report_while_a_timer_is_pending", &[], |st, out, err| {
+        expect(st.success(), "must finish normally")?;
+        expect(out.contains("slept"), "result")?;
+        expect(!err.contains("deadlock"), "no deadlock report")
+    }),
+    ("stack_overflow_is_reported", &[], overflow_check),
+    ("stack_overflow_is_reported", &[("WEFT_GUARD_MPROTECT", "1")], overflow_check),
+    ("map_count_limit_is_named", &[("WEFT_GUARD_MPROTECT", "1")], |st, out, _| {
+        expect(st.success(), "the spawn error is returned, not a crash")?;
+        expect(out.contains("mechanism: mprotect"), "fallback in use")?;
+        expect(out.contains("vm.max_map_count"), "the error names the limit")
+    }),
+    ("unjoined_panic_is_reported_with_the_name", &[], |st, _, err| {
+        expect(st.success(), "the process survives")?;
+        expect(
+            err.contains("thread 'crasher' panicked at") && err.contains("on purpose"),
+            "std-like report with the green thread's name",
+        )
+    }),
+];
+
+fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(), String> {
+    use std::os::unix::process::ExitStatusExt;
+    expect(st.signal() == Some(libc::SIGABRT), "must abort")?;
+    expect(
+        err.contains("thread 'deep' (weft green thread")
+            && err.contains("has overflowed its stack of 65536 bytes"),
+        "names the thread and its stack size",
+    )?;
+    expect(err.contains("fatal runtime error: stack overflow"), "std-like last line")
+}
+
+fn scenario(name: &str) {
+    match name {
+        "deadlock_is_reported" => {
+            let stuck = weft::Builder::new()
+                .name("stuck".into())
+                .spawn(|| loop {
+                    weft::park::park();
+                })
+                .unwrap();
+            let waiter = weft::Builder::new()
+                .name("waiter".into())
+                .spawn(move || stuck.join().is_ok())
+                .unwrap();
+            // Never returns: the detector makes this join panic.
+            let _ = waiter.join();
+        }
+        "no_report_while_an_unknown_thread_lives" => {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            let green = weft::spawn(move || {
+                while !f.load(Ordering::Acquire) {
+                    weft::park::park();
+                }
+                "woken by the kernel thread"
+            });
+            let target = green.thread().clone();
+            // A thread weft knows nothing about, which will wake the green thread later.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                flag.store(true, Ordering::Release);
+                target.unpark();
+            });
+            println!("{}", green.join().unwrap());
+        }
+        "no_report_while_a_timer_is_pending" => {
+            let h = weft::spawn(|| {
+                weft::sleep(Duration::from_millis(300));
+                "slept"
+            });
+            println!("{}", h.join().unwrap());
+        }
+        "stack_overflow_is_reported" => {
+            #[allow(unconditional_recursion)]
+            fn recurse(n: u64) -> u64 {
+                let buf = std::hint::black_box([n; 64]);
+                recurse(n + 1) + buf[3]
+            }
+            let h = weft::Builder::new()
+                .name("deep".into())
+                .spawn(|| recurse(0))
+                .unwrap();
+            let _ = h.join();
+            unreachable!("the overflow aborts the process");
+        }
+        "map_count_limit_is_named" => {
+            let go = Arc::new(AtomicBool::new(false));
+            let mut handles = Vec::new();
+            let err = loop {
+                let g = go.clone();
+                match weft::Builder::new().spawn(move || {
+                    while !g.load(Ordering::Acquire) {
+                        weft::park::park();
+                    }
+                }) {
+                    Ok(h) => handles.push(h),
+                    Err(e) => break e,
+                }
+                if handles.len() > 70_000 {
+                    println!("no limit hit after {} stacks", handles.len());
+                    return;
+                }
+            };
+            println!("mechanism: {}", weft::guard_mechanism());
+            println!("after {} stacks: {err}", handles.len());
+            go.store(true, Ordering::Release);
+            for h in handles {
+                h.thread().unpark();
+                h.join().unwrap();
+            }
+        }
+        "unjoined_panic_is_reported_with_the_name" => {
+            let h = weft::Builder::new()
+                .name("crasher".into())
+                .spawn(|| panic!("on purpose"))
+                .unwrap();
+            while !h.is_finished() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(h);
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}

@@ -1,0 +1,24 @@
+//! Every public type's Send/Sync status, asserted at compile time.
+
+fn send<T: Send>() {}
+fn sync<T: Sync>() {}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    send::<weft::Thread>();
+    sync::<weft::Thread>();
+    send::<weft::ThreadId>();
+    sync::<weft::ThreadId>();
+    send::<weft::JoinHandle<u32>>();
+    sync::<weft::JoinHandle<u32>>();
+    send::<weft::Builder>();
+    sync::<weft::Builder>();
+    send::<weft::Runtime>();
+    sync::<weft::Runtime>();
+    send::<weft::RuntimeBuilder>();
+    sync::<weft::ScopedJoinHandle<'static, u32>>();
+    send::<weft::ScopedJoinHandle<'static, u32>>();
+    sync::<weft::Scope<'static, 'static>>();
+    sync::<weft::park::WaitReason>();
+    send::<weft::park::Unparked>();
+}
