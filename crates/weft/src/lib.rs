@@ -65,63 +65,84 @@
 //! never takes a worker down.
 
 #![warn(missing_docs)]
+// Under `--cfg loom` only the lock-free state machines are built, with loom's atomics,
+// for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod loom;
+#[cfg(loom)]
+#[path = "park/state.rs"]
+mod park_state;
+
+#[cfg(not(loom))]
 pub mod park;
+#[cfg(not(loom))]
 pub mod runtime;
+#[cfg(not(loom))]
 mod scope;
+#[cfg(not(loom))]
 mod spawn;
+#[cfg(not(loom))]
 mod thread;
 
-use std::time::{Duration, Instant};
+#[cfg(not(loom))]
+pub use api::*;
 
-pub use park::WaitReason;
-pub use runtime::stack::{guard_mechanism, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
-pub use runtime::{default_runtime, Runtime, RuntimeBuilder};
-pub use scope::{scope, Scope, ScopedJoinHandle};
-pub use spawn::{spawn, Builder, JoinHandle};
-pub use thread::{current, Thread, ThreadId};
+#[cfg(not(loom))]
+mod api {
+    use std::time::{Duration, Instant};
 
-/// Gives up the processor: a green thread goes to the back of its worker's run queue
-/// (other ready green threads run first); a kernel thread calls
-/// [`std::thread::yield_now`].
-pub fn yield_now() {
-    match runtime::worker::current_green_inner() {
-        // SAFETY: the pointer is the running green thread's control block.
-        Some(me) => runtime::worker::yield_green(unsafe { &*me }),
-        None => std::thread::yield_now(),
-    }
-}
+    pub use crate::park::WaitReason;
+    pub use crate::runtime::stack::{
+        guard_mechanism, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    };
+    pub use crate::runtime::{default_runtime, Runtime, RuntimeBuilder};
+    pub use crate::scope::{scope, Scope, ScopedJoinHandle};
+    pub use crate::spawn::{spawn, Builder, JoinHandle};
+    pub use crate::thread::{current, Thread, ThreadId};
+    use crate::{park, runtime};
 
-static SLEEP: WaitReason = WaitReason::new("sleep");
-
-/// Puts the current thread to sleep for at least `dur`: a green thread parks (its
-/// worker runs others) with a timer on its worker; a kernel thread sleeps in the kernel.
-pub fn sleep(dur: Duration) {
-    if runtime::worker::current_green_inner().is_none() {
-        return std::thread::sleep(dur);
-    }
-    if dur.is_zero() {
-        return yield_now();
-    }
-    match Instant::now().checked_add(dur) {
-        Some(deadline) => sleep_until(deadline),
-        None => loop {
-            park::park_on(&SLEEP, None).timed_out();
-        },
-    }
-}
-
-/// Puts the current thread to sleep until `deadline`.
-pub fn sleep_until(deadline: Instant) {
-    if runtime::worker::current_green_inner().is_none() {
-        let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
+    /// Gives up the processor: a green thread goes to the back of its worker's run queue
+    /// (other ready green threads run first); a kernel thread calls
+    /// [`std::thread::yield_now`].
+    pub fn yield_now() {
+        match runtime::worker::current_green_inner() {
+            // SAFETY: the pointer is the running green thread's control block.
+            Some(me) => runtime::worker::yield_green(unsafe { &*me }),
+            None => std::thread::yield_now(),
         }
-        return;
     }
-    while Instant::now() < deadline {
-        let _ = park::park_on(&SLEEP, Some(deadline));
+
+    static SLEEP: WaitReason = WaitReason::new("sleep");
+
+    /// Puts the current thread to sleep for at least `dur`: a green thread parks (its
+    /// worker runs others) with a timer on its worker; a kernel thread sleeps in the kernel.
+    pub fn sleep(dur: Duration) {
+        if runtime::worker::current_green_inner().is_none() {
+            return std::thread::sleep(dur);
+        }
+        if dur.is_zero() {
+            return yield_now();
+        }
+        match Instant::now().checked_add(dur) {
+            Some(deadline) => sleep_until(deadline),
+            None => loop {
+                park::park_on(&SLEEP, None).timed_out();
+            },
+        }
+    }
+
+    /// Puts the current thread to sleep until `deadline`.
+    pub fn sleep_until(deadline: Instant) {
+        if runtime::worker::current_green_inner().is_none() {
+            let now = Instant::now();
+            if deadline > now {
+                std::thread::sleep(deadline - now);
+            }
+            return;
+        }
+        while Instant::now() < deadline {
+            let _ = park::park_on(&SLEEP, Some(deadline));
+        }
     }
 }

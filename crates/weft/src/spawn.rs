@@ -76,6 +76,7 @@ impl<T> Packet<T> {
 
     /// Blocks the calling thread (green or kernel) until the result is in, then takes it.
     /// Called at most once per packet.
+    #[track_caller]
     pub(crate) fn wait(&self) -> ThreadResult<T> {
         if !self.is_finished() {
             let me = crate::current();
@@ -128,6 +129,7 @@ impl<T> JoinHandle<T> {
     /// panic. From a green thread this parks only that green thread; from a kernel
     /// thread it blocks, and panics with a report if the runtime proves a deadlock
     /// (see the crate docs).
+    #[track_caller]
     pub fn join(self) -> ThreadResult<T> {
         self.packet.wait()
     }

@@ -92,7 +92,9 @@ fn current_on_kernel_threads() {
 
 #[test]
 fn ids_are_unique() {
-    let hs: Vec<_> = (0..100).map(|_| weft::spawn(|| weft::current().id())).collect();
+    let hs: Vec<_> = (0..100)
+        .map(|_| weft::spawn(|| weft::current().id()))
+        .collect();
     let mut ids: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
     ids.sort();
     ids.dedup();
@@ -279,10 +281,16 @@ fn scope_panics_when_an_unjoined_thread_panicked() {
 
 #[test]
 fn bad_stack_sizes_are_errors_naming_the_limit() {
-    let e = weft::Builder::new().stack_size(1024).spawn(|| ()).unwrap_err();
+    let e = weft::Builder::new()
+        .stack_size(1024)
+        .spawn(|| ())
+        .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("minimum"), "{e}");
-    assert!(e.to_string().contains(&weft::MIN_STACK_SIZE.to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&weft::MIN_STACK_SIZE.to_string()),
+        "{e}"
+    );
     let e = weft::Builder::new()
         .stack_size(weft::MAX_STACK_SIZE + 1)
         .spawn(|| ())
@@ -293,7 +301,10 @@ fn bad_stack_sizes_are_errors_naming_the_limit() {
         .stack_size(8 << 20)
         .spawn(|| {
             let buf = [1u8; 4 << 20];
-            std::hint::black_box(&buf).iter().map(|&b| b as u64).sum::<u64>()
+            std::hint::black_box(&buf)
+                .iter()
+                .map(|&b| b as u64)
+                .sum::<u64>()
         })
         .unwrap();
     assert_eq!(h.join().unwrap(), 4 << 20);
@@ -334,12 +345,20 @@ fn dropping_a_runtime_shuts_it_down() {
     }
     // Worker threads are gone (other tests may run threads concurrently, so allow
     // slack, but not the 15 workers of five leaked runtimes).
-    assert!(thread_count() < before + 15, "{} vs {before}", thread_count());
+    assert!(
+        thread_count() < before + 15,
+        "{} vs {before}",
+        thread_count()
+    );
 }
 
 #[test]
 fn runtime_spawn_runs_on_that_runtime() {
-    let rt = weft::Runtime::builder().workers(2).name("mine").build().unwrap();
+    let rt = weft::Runtime::builder()
+        .workers(2)
+        .name("mine")
+        .build()
+        .unwrap();
     assert_eq!(rt.workers(), 2);
     let h = rt.spawn(|| std::thread::current().name().map(String::from));
     let worker = h.join().unwrap().unwrap();

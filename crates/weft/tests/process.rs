@@ -49,38 +49,68 @@ fn expect(cond: bool, why: &str) -> Result<(), String> {
     }
 }
 
-const CASES: &[(&str, &[(&str, &str)], Check)] = &[
+type Case = (&'static str, &'static [(&'static str, &'static str)], Check);
+
+const CASES: &[Case] = &[
     ("deadlock_is_reported", &[], |st, _, err| {
         expect(st.code() == Some(101), "the join must panic")?;
         expect(err.contains("deadlock detected"), "report headline")?;
-        expect(err.contains("'waiter'") && err.contains("parked on join"), "waiter listed")?;
-        expect(err.contains("'stuck'") && err.contains("parked on park"), "stuck listed")?;
-        expect(err.contains("kernel thread 'main'"), "the joining kernel thread listed")
+        expect(
+            err.contains("'waiter'") && err.contains("parked on join"),
+            "waiter listed",
+        )?;
+        expect(
+            err.contains("'stuck'") && err.contains("parked on park"),
+            "stuck listed",
+        )?;
+        expect(
+            err.contains("kernel thread 'main'"),
+            "the joining kernel thread listed",
+        )
     }),
-    ("no_report_while_an_unknown_thread_lives", &[], |st, out, err| {
-        expect(st.success(), "must finish normally")?;
-        expect(out.contains("woken by the kernel thread"), "result")?;
-        expect(!err.contains("deadlock"), "no deadlock report")
-    }),
+    (
+        "no_report_while_an_unknown_thread_lives",
+        &[],
+        |st, out, err| {
+            expect(st.success(), "must finish normally")?;
+            expect(out.contains("woken by the kernel thread"), "result")?;
+            expect(!err.contains("deadlock"), "no deadlock report")
+        },
+    ),
     ("no_report_while_a_timer_is_pending", &[], |st, out, err| {
         expect(st.success(), "must finish normally")?;
         expect(out.contains("slept"), "result")?;
         expect(!err.contains("deadlock"), "no deadlock report")
     }),
     ("stack_overflow_is_reported", &[], overflow_check),
-    ("stack_overflow_is_reported", &[("WEFT_GUARD_MPROTECT", "1")], overflow_check),
-    ("map_count_limit_is_named", &[("WEFT_GUARD_MPROTECT", "1")], |st, out, _| {
-        expect(st.success(), "the spawn error is returned, not a crash")?;
-        expect(out.contains("mechanism: mprotect"), "fallback in use")?;
-        expect(out.contains("vm.max_map_count"), "the error names the limit")
-    }),
-    ("unjoined_panic_is_reported_with_the_name", &[], |st, _, err| {
-        expect(st.success(), "the process survives")?;
-        expect(
-            err.contains("thread 'crasher' panicked at") && err.contains("on purpose"),
-            "std-like report with the green thread's name",
-        )
-    }),
+    (
+        "stack_overflow_is_reported",
+        &[("WEFT_GUARD_MPROTECT", "1")],
+        overflow_check,
+    ),
+    (
+        "map_count_limit_is_named",
+        &[("WEFT_GUARD_MPROTECT", "1")],
+        |st, out, _| {
+            expect(st.success(), "the spawn error is returned, not a crash")?;
+            expect(out.contains("mechanism: mprotect"), "fallback in use")?;
+            expect(
+                out.contains("vm.max_map_count"),
+                "the error names the limit",
+            )
+        },
+    ),
+    (
+        "unjoined_panic_is_reported_with_the_name",
+        &[],
+        |st, _, err| {
+            expect(st.success(), "the process survives")?;
+            expect(
+                err.contains("thread 'crasher' panicked at") && err.contains("on purpose"),
+                "std-like report with the green thread's name",
+            )
+        },
+    ),
 ];
 
 fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(), String> {
@@ -91,7 +121,10 @@ fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(
             && err.contains("has overflowed its stack of 65536 bytes"),
         "names the thread and its stack size",
     )?;
-    expect(err.contains("fatal runtime error: stack overflow"), "std-like last line")
+    expect(
+        err.contains("fatal runtime error: stack overflow"),
+        "std-like last line",
+    )
 }
 
 fn scenario(name: &str) {

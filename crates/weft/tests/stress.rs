@@ -37,7 +37,11 @@ fn hundred_thousand_parked_threads() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while parked.load(Ordering::Acquire) < n {
-        assert!(Instant::now() < deadline, "only {} parked", parked.load(Ordering::Acquire));
+        assert!(
+            Instant::now() < deadline,
+            "only {} parked",
+            parked.load(Ordering::Acquire)
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     go.store(true, Ordering::Release);
@@ -139,7 +143,12 @@ fn ping_pong_loses_no_wakeup() {
 fn thread_of(h: &std::thread::JoinHandle<()>) -> weft::Thread {
     let id = h.thread().id();
     loop {
-        if let Some(t) = KERNEL_HANDLES.lock().unwrap().iter().find(|(i, _)| *i == id) {
+        if let Some(t) = KERNEL_HANDLES
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(i, _)| *i == id)
+        {
             return t.1.clone();
         }
         std::thread::yield_now();

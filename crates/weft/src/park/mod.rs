@@ -142,8 +142,10 @@ fn park_kernel(
         st.consume_after_wake();
         return Unparked::Notified;
     }
-    me.waiting_on
-        .store(reason as *const _ as *mut _, std::sync::atomic::Ordering::Release);
+    me.waiting_on.store(
+        reason as *const _ as *mut _,
+        std::sync::atomic::Ordering::Release,
+    );
     let registered = deadline.is_none();
     if registered {
         deadlock::kernel_parked(me);
@@ -169,4 +171,52 @@ fn park_kernel(
     me.waiting_on
         .store(std::ptr::null_mut(), std::sync::atomic::Ordering::Release);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kernel-thread side of the parking core; these also run under Miri.
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn kernel_park_unpark_handoff_counts_exactly() {
+        let rounds = if cfg!(miri) { 50 } else { 10_000 };
+        // Nobody's turn until the first store.
+        let turn = Arc::new(AtomicUsize::new(usize::MAX));
+        let me = crate::current();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = turn.clone();
+        let other = std::thread::spawn(move || {
+            tx.send(crate::current()).unwrap();
+            for r in 0..rounds {
+                while t.load(Ordering::Acquire) != 2 * r {
+                    park();
+                }
+                t.store(2 * r + 1, Ordering::Release);
+                me.unpark();
+            }
+        });
+        let them = rx.recv().unwrap();
+        for r in 0..rounds {
+            turn.store(2 * r, Ordering::Release);
+            them.unpark();
+            while turn.load(Ordering::Acquire) != 2 * r + 1 {
+                park();
+            }
+        }
+        other.join().unwrap();
+        assert_eq!(turn.load(Ordering::Acquire), 2 * rounds - 1);
+    }
+
+    #[test]
+    fn kernel_park_times_out_and_keeps_late_tokens() {
+        let r = park_timeout(Duration::from_millis(5));
+        assert_eq!(r, Unparked::TimedOut);
+        crate::current().unpark();
+        crate::current().unpark(); // tokens merge
+        assert_eq!(park_timeout(Duration::from_secs(5)), Unparked::Notified);
+        assert_eq!(park_timeout(Duration::from_millis(1)), Unparked::TimedOut);
+    }
 }

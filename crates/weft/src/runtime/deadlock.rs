@@ -155,7 +155,10 @@ fn snapshot() -> Option<Snapshot> {
         }
     }
     let parked = lock(&KERNEL_PARKED);
-    if !parked.iter().all(|t| t.park.0.load(Ordering::SeqCst) == PARKED) {
+    if !parked
+        .iter()
+        .all(|t| t.park.0.load(Ordering::SeqCst) == PARKED)
+    {
         return None;
     }
     let waiters = lock(&WAITERS);

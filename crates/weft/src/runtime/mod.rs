@@ -11,8 +11,8 @@
 //! runtime starts a default one with one worker per available CPU, which lives until
 //! the process exits.
 
-pub mod coop;
 pub(crate) mod context;
+pub mod coop;
 pub(crate) mod deadlock;
 pub(crate) mod signal;
 pub(crate) mod stack;
@@ -248,6 +248,7 @@ impl Runtime {
     /// until it returns its value. A panic in `f` is resumed here.
     ///
     /// Called from a green thread, it parks that green thread instead.
+    #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
@@ -269,7 +270,10 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("name", &self.shared.name)
             .field("workers", &self.shared.workers.len())
-            .field("live_green_threads", &self.shared.live.load(Ordering::Relaxed))
+            .field(
+                "live_green_threads",
+                &self.shared.live.load(Ordering::Relaxed),
+            )
             .finish()
     }
 }

@@ -63,7 +63,8 @@ const GUARD: usize = PAGE;
 const CHUNK: usize = 1 << 30;
 /// The most chunks that may be reserved: 4 TiB of address space.
 pub const MAX_CHUNKS: usize = 4096;
-const CLASSES: usize = (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
+const CLASSES: usize =
+    (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
 /// Per-kernel-thread cache length per class.
 const CACHE: usize = 64;
 /// Stacks moved between a cache and the global list at a time.
@@ -298,10 +299,12 @@ unsafe impl corosensei::stack::Stack for GreenStack {
     }
 }
 
-/// Carves a fresh slot of `class`, reserving a chunk when needed, and guards it.
+/// Carves fresh slots of `class` (up to [`BATCH`], all from one chunk, reserving a
+/// chunk when needed) and guards them; returns one and caches the rest.
 fn carve(class: usize) -> io::Result<Slot> {
     let slot_len = slot_size(class);
-    let slot = {
+    let mut slots = Vec::with_capacity(BATCH);
+    {
         let mut b = lock(&POOL[class].bump);
         if !b.has_chunk || b.next + slot_len > b.end {
             let (chunk, base) = reserve_chunk(slot_len)?;
@@ -312,17 +315,32 @@ fn carve(class: usize) -> io::Result<Slot> {
                 has_chunk: true,
             };
         }
-        let low = b.next;
-        b.next += slot_len;
         let base = CHUNKS[b.chunk as usize].base.load(Ordering::Relaxed);
-        Slot {
-            low,
-            chunk: b.chunk,
-            index: ((low - base) / slot_len) as u32,
+        while slots.len() < BATCH && b.next + slot_len <= b.end {
+            let low = b.next;
+            b.next += slot_len;
+            slots.push(Slot {
+                low,
+                chunk: b.chunk,
+                index: ((low - base) / slot_len) as u32,
+            });
         }
-    };
-    install_guard(slot.low)?;
-    Ok(slot)
+    }
+    let guarded = install_guards(&slots);
+    // Slots whose guard could not be installed are not handed out (their address
+    // space stays reserved, unused).
+    let first = slots[0];
+    if guarded == 0 {
+        return Err(guard_error());
+    }
+    if guarded > 1 {
+        let rest = &slots[1..guarded];
+        let pushed = LOCAL.try_with(|c| c.borrow_mut().0[class].extend_from_slice(rest));
+        if pushed.is_err() {
+            lock(&POOL[class].free).extend_from_slice(rest);
+        }
+    }
+    Ok(first)
 }
 
 /// Reserves and publishes one chunk for slots of `slot_len` bytes.
@@ -379,20 +397,86 @@ fn forced_mprotect() -> bool {
     std::env::var_os("WEFT_GUARD_MPROTECT").is_some_and(|v| v == "1")
 }
 
-fn install_guard(low: usize) -> io::Result<()> {
+thread_local! {
+    /// Why the last guard installation on this thread failed.
+    static GUARD_ERROR: RefCell<Option<io::Error>> = const { RefCell::new(None) };
+}
+
+fn guard_error() -> io::Error {
+    GUARD_ERROR
+        .with(|e| e.borrow_mut().take())
+        .unwrap_or_else(|| io::Error::other("cannot install a green thread stack guard"))
+}
+
+/// A pidfd for this process, for `process_madvise`; -1 when unavailable.
+fn self_pidfd() -> libc::c_int {
+    static FD: std::sync::OnceLock<libc::c_int> = std::sync::OnceLock::new();
+    *FD.get_or_init(|| {
+        // SAFETY: pidfd_open on our own pid has no memory effects; a failure is -1.
+        unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) as libc::c_int }
+    })
+}
+
+/// Installs the guard page of every slot, as many as possible in one system call
+/// (`process_madvise` with an iovec per guard, Linux ≥ 6.13 for guards on oneself),
+/// else one `madvise` per slot, else `mprotect`. Returns how many leading slots are
+/// guarded; when fewer than all, the reason is left for [`guard_error`].
+fn install_guards(slots: &[Slot]) -> usize {
     let mut mode = GUARD_MODE.load(Ordering::Relaxed);
     if mode == 0 {
         mode = if forced_mprotect() { 2 } else { 1 };
-        if mode == 2 {
-            GUARD_MODE.store(2, Ordering::Relaxed);
+        GUARD_MODE.store(mode, Ordering::Relaxed);
+    }
+    if mode == 1 && BATCH_GUARDS.load(Ordering::Relaxed) && slots.len() > 1 {
+        let iov: Vec<libc::iovec> = slots
+            .iter()
+            .map(|s| libc::iovec {
+                iov_base: s.low as *mut libc::c_void,
+                iov_len: GUARD,
+            })
+            .collect();
+        let fd = self_pidfd();
+        if fd >= 0 {
+            // SAFETY: `iov` lists the first page of each slot, all carved by this
+            // call's caller and owned by it; installing guards only makes those pages
+            // fault on access. The kernel reads `iov` during the call only.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    fd,
+                    iov.as_ptr(),
+                    iov.len(),
+                    MADV_GUARD_INSTALL,
+                    0,
+                )
+            };
+            if r == (iov.len() * GUARD) as i64 {
+                return slots.len();
+            }
+            // Partial or refused (older kernels restrict process_madvise's advice):
+            // stop batching, and guard one by one (re-installing a guard is harmless).
+            BATCH_GUARDS.store(false, Ordering::Relaxed);
         }
     }
+    for (k, s) in slots.iter().enumerate() {
+        if let Err(e) = install_guard(s.low) {
+            GUARD_ERROR.with(|g| *g.borrow_mut() = Some(e));
+            return k;
+        }
+    }
+    slots.len()
+}
+
+/// Whether `process_madvise` batching of guards works here (assumed until refused).
+static BATCH_GUARDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+fn install_guard(low: usize) -> io::Result<()> {
+    let mode = GUARD_MODE.load(Ordering::Relaxed);
     if mode == 1 {
         // SAFETY: [low, low + GUARD) is the first page of a slot this thread just carved
         // and owns; installing a guard there only makes that page fault on access.
         let r = unsafe { libc::madvise(low as *mut libc::c_void, GUARD, MADV_GUARD_INSTALL) };
         if r == 0 {
-            GUARD_MODE.store(1, Ordering::Relaxed);
             return Ok(());
         }
         let e = io::Error::last_os_error();

@@ -199,10 +199,11 @@ impl Worker<'_> {
 
     fn main_loop(&mut self) {
         loop {
-            self.tick = self.tick.wrapping_add(1);
             // Every so often look outside, so a thread that keeps yielding cannot starve
             // the inbox, the timers or fresh threads.
-            if self.tick % 61 == 0 {
+            self.tick = self.tick.wrapping_sub(1);
+            if self.tick == 0 {
+                self.tick = 61;
                 self.drain_inbox();
                 self.fire_timers();
                 if let Some(f) = self.find_fresh() {
@@ -210,7 +211,7 @@ impl Worker<'_> {
                     continue;
                 }
             }
-            if std::mem::take(&mut self.yielded) {
+            if std::mem::take(&mut self.yielded) && !self.local.fresh.is_empty() {
                 if let Some(f) = self.local.fresh.pop() {
                     self.start(f);
                     continue;
