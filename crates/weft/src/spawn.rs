@@ -322,3 +322,41 @@ fn install_panic_hook() {
 
 /// Marker making a type invariant in a lifetime (as `std::thread::Scope` is).
 pub(crate) type Invariant<'a> = PhantomData<&'a mut &'a ()>;
+
+#[cfg(test)]
+mod tests {
+    //! The join packet's protocol between kernel threads; also runs under Miri.
+    use super::*;
+
+    #[test]
+    fn packet_hands_the_result_over_in_both_orders() {
+        let rounds = if cfg!(miri) { 20 } else { 2_000 };
+        for i in 0..rounds {
+            let p = Arc::new(Packet::new());
+            let q = p.clone();
+            let finisher = std::thread::spawn(move || {
+                if i % 2 == 0 {
+                    std::thread::yield_now();
+                }
+                q.finish(Ok(vec![i; 3]));
+            });
+            if i % 3 == 0 {
+                std::thread::yield_now();
+            }
+            assert_eq!(p.wait().unwrap(), vec![i; 3]);
+            assert!(p.is_finished());
+            finisher.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn packet_carries_a_panic_payload() {
+        let p: Arc<Packet<u8>> = Arc::new(Packet::new());
+        let q = p.clone();
+        std::thread::spawn(move || q.finish(Err(Box::new("payload"))))
+            .join()
+            .unwrap();
+        let e = p.wait().unwrap_err();
+        assert_eq!(*e.downcast::<&str>().unwrap(), "payload");
+    }
+}

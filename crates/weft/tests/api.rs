@@ -369,3 +369,49 @@ fn runtime_spawn_runs_on_that_runtime() {
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
+
+/// CPU time (user + system, in clock ticks) of this process's threads whose name
+/// starts with `prefix`.
+fn cpu_ticks_of(prefix: &str) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    }
+    total
+}
+
+#[test]
+fn an_idle_runtime_uses_no_cpu() {
+    let rt = weft::Runtime::builder()
+        .workers(2)
+        .name("idlers")
+        .build()
+        .unwrap();
+    // Some work first, so the workers have been awake.
+    rt.block_on(|| {
+        weft::spawn(|| weft::sleep(Duration::from_millis(5)))
+            .join()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let before = cpu_ticks_of("idlers");
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_ticks_of("idlers") - before;
+    // Clock ticks are 10 ms: an idle runtime may show at most one tick of noise.
+    assert!(
+        used <= 1,
+        "idle workers used {used} ticks of CPU in one second"
+    );
+    // And they still wake promptly.
+    let t = Instant::now();
+    rt.block_on(|| ());
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
