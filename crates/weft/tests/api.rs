@@ -415,3 +415,27 @@ fn an_idle_runtime_uses_no_cpu() {
     rt.block_on(|| ());
     assert!(t.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn a_yielding_thread_lets_a_thread_spawned_from_outside_start() {
+    // Spawned from a kernel thread, the second thread goes through the global
+    // injector; the first one's yield loop must not starve it.
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let spawn = |rt: &weft::Runtime| {
+        let a = arrived.clone();
+        rt.spawn(move || {
+            a.fetch_add(1, Ordering::AcqRel);
+            while a.load(Ordering::Acquire) < 2 {
+                weft::yield_now();
+            }
+        })
+    };
+    let first = spawn(&rt);
+    while arrived.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    let second = spawn(&rt);
+    first.join().unwrap();
+    second.join().unwrap();
+}

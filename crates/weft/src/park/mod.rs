@@ -30,8 +30,8 @@
 //!
 //! * A **green thread** switches to its worker's scheduler. The worker then moves the
 //!   park word from `EMPTY` to `PARKED`; if a token arrived in between, the thread is
-//!   put straight back on the run queue. An unparker that finds `PARKED` pushes the
-//!   thread onto its home worker's queue (directly when it runs on that worker, else
+//!   put straight back on the run queue. An unparker that takes the word out of
+//!   `PARKED` (to `EMPTY`: the wake-up is the token) pushes the thread onto its home worker's queue (directly when it runs on that worker, else
 //!   through the worker's inbox, waking the worker if it sleeps). A deadline becomes an
 //!   entry in the home worker's timer heap.
 //! * A **kernel thread** waits on the same word with `futex(2)`.
@@ -139,7 +139,7 @@ fn park_kernel(
         return Unparked::TimedOut;
     }
     if !st.commit_park() {
-        st.consume_after_wake();
+        st.consume();
         return Unparked::Notified;
     }
     me.waiting_on.store(
@@ -152,7 +152,8 @@ fn park_kernel(
     }
     let result = loop {
         let in_time = futex::wait(&st.0, state::PARKED, deadline);
-        if st.try_consume() {
+        if !st.is_parked() {
+            // An unparker took us out of PARKED: that was the token.
             break Unparked::Notified;
         }
         if !in_time {
@@ -160,7 +161,6 @@ fn park_kernel(
                 break Unparked::TimedOut;
             }
             // An unpark won the race against the clock.
-            st.consume_after_wake();
             break Unparked::Notified;
         }
         // Spurious futex wake-up: still PARKED, wait again.

@@ -12,15 +12,20 @@
 //!
 //! 1. Only the thread itself (or, for a green thread, its home worker acting for it
 //!    after the thread switched away) moves the word *into* `PARKED`, and only from
-//!    `EMPTY`.
-//! 2. Exactly one party moves the word *out of* `PARKED`: either an unparker (`swap` to
-//!    `NOTIFIED`, which returns `PARKED`) or the timer (`compare_exchange` to `EMPTY`).
-//!    That party, and no other, makes the thread runnable again. So a parked thread is
-//!    woken exactly once per park: never lost, never queued twice.
-//! 3. Tokens do not accumulate: any number of unparks while not parked leave one token.
+//!    `EMPTY` (`commit_park`).
+//! 2. Exactly one party moves the word *out of* `PARKED`, always to `EMPTY`: either an
+//!    unparker or the timer, each with a `compare_exchange` from `PARKED`, so only one
+//!    can win. The winner, and no one else, makes the thread runnable again. So a
+//!    parked thread is woken exactly once per park: never lost, never queued twice.
+//! 3. The wake-up *is* the token: a thread woken out of `PARKED` finds `EMPTY` and has
+//!    nothing to consume. A token is only stored (`EMPTY → NOTIFIED`) for a thread that
+//!    is not parked, and the next park consumes it (`NOTIFIED → EMPTY`) without
+//!    sleeping. Tokens do not accumulate.
 //!
-//! `unpark` publishes with `Release` and the thread consumes with `Acquire`, so whatever
-//! the unparker wrote before `unpark` is visible to the woken thread.
+//! This keeps a park/unpark pair at two atomic read-modify-writes on the fast path
+//! (the commit and the unparker's exchange). `unpark` publishes with `Release` and the
+//! sleeper acquires (directly for a kernel thread, through the run queue for a green
+//! one), so whatever the unparker wrote before `unpark` is visible to the woken thread.
 
 use crate::loom::{AtomicU32, Ordering};
 
@@ -37,19 +42,19 @@ impl ParkState {
         Self(AtomicU32::new(EMPTY))
     }
 
-    /// Consumes a pending token, if there is one.
+    /// Consumes a pending token, if there is one (a load first: no write when none).
     #[inline]
     pub(crate) fn try_consume(&self) -> bool {
-        self.0
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        self.0.load(Ordering::Relaxed) == NOTIFIED
+            && self
+                .0
+                .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Moves `EMPTY` to `PARKED`. Returns `false` when a token arrived first: the
-    /// caller must not sleep, and consumes the token with [`consume_after_wake`]
+    /// caller must not sleep, and consumes the token with [`consume`](Self::consume)
     /// (only `NOTIFIED` can be found here: no one else sets `PARKED`, invariant 1).
-    ///
-    /// [`consume_after_wake`]: Self::consume_after_wake
     #[inline]
     pub(crate) fn commit_park(&self) -> bool {
         self.0
@@ -57,17 +62,33 @@ impl ParkState {
             .is_ok()
     }
 
-    /// Deposits a token. Returns `true` when the thread was parked: the caller has
-    /// taken it out of `PARKED` and must now make it runnable (invariant 2).
+    /// Consumes the token that made `commit_park` fail.
     #[inline]
-    pub(crate) fn unpark(&self) -> bool {
-        self.0.swap(NOTIFIED, Ordering::AcqRel) == PARKED
+    pub(crate) fn consume(&self) {
+        self.0.swap(EMPTY, Ordering::Acquire);
     }
 
-    /// The wake-up of a woken thread consumes the token the unparker left.
+    /// Wakes the thread or leaves it a token. Returns `true` when the thread was
+    /// parked: the caller has taken it out of `PARKED` and must now make it runnable
+    /// (invariant 2).
     #[inline]
-    pub(crate) fn consume_after_wake(&self) {
-        self.0.swap(EMPTY, Ordering::Acquire);
+    pub(crate) fn unpark(&self) -> bool {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            let next = match s {
+                PARKED => EMPTY,
+                // Re-store the token so this unpark's writes are released to the
+                // thread's acquiring consume, as a fresh token's would be.
+                _ => NOTIFIED,
+            };
+            match self
+                .0
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return s == PARKED,
+                Err(now) => s = now,
+            }
+        }
     }
 
     /// The timer's claim: `PARKED` to `EMPTY`. Returns `true` when the timer won the
@@ -79,7 +100,8 @@ impl ParkState {
             .is_ok()
     }
 
-    #[cfg(loom)]
+    /// `true` while the thread sleeps (for kernel threads after a futex wake-up).
+    #[inline]
     pub(crate) fn is_parked(&self) -> bool {
         self.0.load(Ordering::Acquire) == PARKED
     }
@@ -113,8 +135,11 @@ mod loom_tests {
             // The parking side: fast path, else commit after switching away.
             let slept = if state.try_consume() {
                 false
+            } else if state.commit_park() {
+                true
             } else {
-                state.commit_park()
+                state.consume();
+                false
             };
             unparker.join().unwrap();
             timer.join().unwrap();
@@ -140,16 +165,22 @@ mod loom_tests {
                     q1.fetch_add(1, Ordering::SeqCst);
                 }
             });
-            let slept = !state.try_consume() && state.commit_park();
+            let slept = if state.try_consume() {
+                false
+            } else if state.commit_park() {
+                true
+            } else {
+                state.consume();
+                false
+            };
             unparker.join().unwrap();
             let q = queued.load(Ordering::SeqCst);
             // Either the park saw the token, or the unparker saw PARKED and queued it.
             assert_eq!(q, usize::from(slept));
-            // Woken or not, the token is there to consume and nothing is left parked.
-            if !slept || q == 1 {
-                state.consume_after_wake();
-            }
+            // Nothing is left parked, and no token is left over: the one unpark was
+            // either consumed by the park or was the wake-up itself.
             assert!(!state.is_parked());
+            assert!(!state.try_consume());
         });
     }
 }

@@ -127,11 +127,10 @@ pub(crate) fn park_green(
     // hold no worker-local borrow here.
     let wake = unsafe { context::suspend(me, Request::Park(deadline)) };
     me.waiting_on.store(ptr::null_mut(), Ordering::Release);
+    // Woken out of PARKED, the wake-up was the token (see park/state.rs); a failed
+    // commit had its token consumed by the worker.
     match wake {
-        Wake::Notified => {
-            me.park.consume_after_wake();
-            Unparked::Notified
-        }
+        Wake::Notified => Unparked::Notified,
         Wake::TimedOut => Unparked::TimedOut,
     }
 }
@@ -180,7 +179,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
         free: Vec::new(),
         timers: BinaryHeap::new(),
         park_seq: 0,
-        tick: 0,
+        tick: 61,
         yielded: false,
     };
     w.main_loop();
@@ -398,7 +397,8 @@ impl Worker<'_> {
             }
             CoroutineResult::Yield(Request::Park(deadline)) => {
                 if !slot.thread.inner.park.commit_park() {
-                    // A token arrived while switching: run again (it consumes it).
+                    // A token arrived while switching: consume it and run again.
+                    slot.thread.inner.park.consume();
                     self.local.runnable.borrow_mut().push_back(i);
                 } else if let Some(at) = deadline {
                     self.park_seq += 1;
