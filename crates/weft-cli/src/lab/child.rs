@@ -121,8 +121,18 @@ where
             text
         })
     };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
 
     let deadline = Instant::now() + timeout;
     let status = loop {
@@ -152,14 +162,16 @@ where
         .rev()
         .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok());
     match result_line {
-        Some(mut value) if value.get("ok").is_some() => {
-            serde_json::from_value(value["ok"].take()).map_err(|e| ProbeFailure::Died {
+        Some(mut value) if value.get("ok").is_some() => serde_json::from_value(value["ok"].take())
+            .map_err(|e| ProbeFailure::Died {
                 status: format!("printed a result this lab cannot read ({e})"),
                 stderr_tail: tail(&stderr),
-            })
-        }
+            }),
         Some(value) if value.get("error").is_some() => Err(ProbeFailure::Reported(
-            value["error"].as_str().unwrap_or("unknown error").to_owned(),
+            value["error"]
+                .as_str()
+                .unwrap_or("unknown error")
+                .to_owned(),
         )),
         _ => Err(ProbeFailure::Died {
             status: describe(status),
@@ -175,8 +187,16 @@ fn tail(stderr: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .collect();
-    let start = lines.len().saturating_sub(3);
-    let mut text = lines[start..].join(" / ");
+    // A panic report (with RUST_BACKTRACE set, a backtrace follows it): the report's two
+    // lines say more than the backtrace's last frames.
+    let panic = lines
+        .iter()
+        .rposition(|l| l.starts_with("thread '") && l.contains("panicked at"));
+    let picked = match panic {
+        Some(i) => &lines[i..(i + 2).min(lines.len())],
+        None => &lines[lines.len().saturating_sub(3)..],
+    };
+    let mut text = picked.join(" / ");
     if text.chars().count() > 300 {
         text = text.chars().take(300).collect::<String>() + "…";
     }
@@ -208,7 +228,8 @@ pub fn wait_for(counter: impl Fn() -> usize, target: usize, limit: Duration) -> 
     let start = Instant::now();
     let mut spins = 0u32;
     while counter() < target {
-        if start.elapsed() > limit {
+        let waited = start.elapsed();
+        if waited > limit {
             return Err(format!(
                 "only {} of {target} threads reached the barrier within {:.0} s",
                 counter(),
@@ -219,7 +240,10 @@ pub fn wait_for(counter: impl Fn() -> usize, target: usize, limit: Duration) -> 
             spins += 1;
             std::hint::spin_loop();
         } else {
-            thread::sleep(Duration::from_micros(100));
+            // Poll often at first, then at most every millisecond (about 0.1 % of the wait).
+            thread::sleep(
+                (waited / 1000).clamp(Duration::from_micros(50), Duration::from_millis(1)),
+            );
         }
     }
     Ok(())

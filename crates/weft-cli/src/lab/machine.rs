@@ -44,10 +44,15 @@ impl Machine {
             memory_bytes: procfs::meminfo("MemTotal:").ok(),
             page_size: page_size(),
             rlimit_stack: rlimit_stack().ok().flatten(),
-            max_map_count: read_trimmed("/proc/sys/vm/max_map_count").and_then(|s| s.parse().ok()),
+            max_map_count: max_map_count(),
             threads_max: read_trimmed("/proc/sys/kernel/threads-max").and_then(|s| s.parse().ok()),
         }
     }
+}
+
+/// `vm.max_map_count`: how many memory mappings one process may have.
+pub fn max_map_count() -> Option<u64> {
+    read_trimmed("/proc/sys/vm/max_map_count").and_then(|s| s.parse().ok())
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -86,12 +91,14 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid and writable, and the size passed is its size; pid 0 is the
     // calling thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok((0..libc::CPU_SETSIZE as usize)
-        .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+        // SAFETY: `cpu` is below CPU_SETSIZE, so the bit it names lies inside `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
         .collect())
 }
 
@@ -99,7 +106,11 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    libc::CPU_SET(cpu, &mut set);
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::other(format!("CPU {cpu} is beyond CPU_SETSIZE")));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit lies inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: `set` is a valid, initialised cpu_set_t and the size passed is its size; pid 0 is
     // the calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };

@@ -44,7 +44,7 @@ pub enum Profile {
     Test,
     /// The default: the survey's counts where they fit, about a minute or two in all.
     Quick,
-    /// Bigger counts, more repeats and longer samples.
+    /// The same counts with more repeats and longer samples: several minutes.
     Full,
 }
 
@@ -142,7 +142,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
         let section_start = Instant::now();
         let mut report = section.run(args.profile, &bar);
         report.seconds = section_start.elapsed().as_secs_f64();
-        bar.finish(format!("done in {:.1} s", report.seconds));
+        bar.finish();
         if !args.json {
             bars.suspend(|| {
                 let mut out = std::io::stdout().lock();

@@ -75,8 +75,8 @@ impl Progress {
         self.bar.inc(1);
     }
 
-    /// Finishes the bar with a closing message.
-    pub fn finish(&self, message: impl Into<String>) {
-        self.bar.finish_with_message(message.into());
+    /// Removes the bar (the section's tables, printed next, say how long it took).
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -37,7 +37,8 @@ fn points(chart: &Chart) -> impl Iterator<Item = [f64; 2]> + '_ {
 fn y_max(chart: &Chart) -> f64 {
     let max = points(chart).map(|p| p[1]).fold(0.0_f64, f64::max);
     if max > 0.0 {
-        max * 1.12
+        // Headroom for the legend above the data.
+        max * 1.3
     } else {
         1.0
     }
@@ -85,12 +86,14 @@ fn lines_log_x(chart: &Chart, buf: &mut String) -> Result<(), String> {
         cc.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(series.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         cc.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(|e| err(&e))?;
     }
     cc.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperMiddle)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))
         .draw()
@@ -140,8 +143,10 @@ fn bars(chart: &Chart, buf: &mut String) -> Result<(), String> {
                 } else {
                     SegmentValue::Exact(x + 1)
                 };
-                let mut bar =
-                    Rectangle::new([(SegmentValue::Exact(x), 0.0), (right, p[1])], color.filled());
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(x), 0.0), (right, p[1])],
+                    color.filled(),
+                );
                 bar.set_margin(0, 0, 10, 10);
                 bar
             })

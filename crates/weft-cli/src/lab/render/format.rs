@@ -51,7 +51,9 @@ pub fn bytes(v: f64) -> String {
 /// Nanoseconds, in ns, µs, ms or s.
 pub fn nanos(v: f64) -> String {
     let a = v.abs();
-    if a < 100.0 {
+    if a == 0.0 {
+        "0".to_owned()
+    } else if a < 100.0 {
         format!("{v:.1} ns")
     } else if a < 1e3 {
         format!("{v:.0} ns")

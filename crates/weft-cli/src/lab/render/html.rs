@@ -83,10 +83,10 @@ pub fn document(report: &Report) -> String {
 }
 
 fn section(out: &mut String, s: &SectionReport) {
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<section id=\"{}\"><h2>{}</h2><p class=\"meta\">{:.1} s</p>\
-         <blockquote><b>The survey:</b> {}</blockquote>\n",
+         <blockquote><b>The survey:</b> {}</blockquote>",
         esc(&s.name),
         esc(&s.title),
         s.seconds,
@@ -141,8 +141,16 @@ fn table(out: &mut String, t: &Table) {
     for row in &t.rows {
         out.push_str("<tr>");
         for (cell, col) in row.iter().zip(&t.columns) {
-            let class = if col.unit == Unit::Text { "" } else { " class=\"num\"" };
-            let _ = write!(out, "<td{class}>{}</td>", esc(&format::cell(cell, col.unit)));
+            let class = if col.unit == Unit::Text {
+                ""
+            } else {
+                " class=\"num\""
+            };
+            let _ = write!(
+                out,
+                "<td{class}>{}</td>",
+                esc(&format::cell(cell, col.unit))
+            );
         }
         out.push_str("</tr>");
     }
@@ -203,6 +211,9 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

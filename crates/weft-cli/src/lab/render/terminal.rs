@@ -37,7 +37,11 @@ pub fn header(machine: &Machine, profile: Profile) -> String {
 pub fn section(report: &SectionReport) -> String {
     let mut out = String::new();
     let rule = "═".repeat(WIDTH.min(report.title.chars().count() + 8));
-    let _ = writeln!(out, "\n{rule}\n  {}  ({:.1} s)\n{rule}", report.title, report.seconds);
+    let _ = writeln!(
+        out,
+        "\n{rule}\n  {}  ({:.1} s)\n{rule}",
+        report.title, report.seconds
+    );
     for line in wrap(&format!("The survey: {}", report.claim), WIDTH - 2) {
         let _ = writeln!(out, "  {line}");
     }

@@ -131,6 +131,7 @@ impl Outcome {
 /// How long the parent waits for all spawned threads to bump the counter.
 const PARK_WAIT: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 struct Snapshot {
     status: ProcStatus,
     kernel_stack: Option<u64>,
@@ -244,7 +245,9 @@ fn kernel(spec: &Spec) -> Result<Outcome, String> {
     if panics > 0 {
         return Err(format!("{panics} parked threads panicked"));
     }
-    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    ))
 }
 
 fn weft_green(spec: &Spec) -> Result<Outcome, String> {
@@ -304,7 +307,9 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
     if panics > 0 {
         return Err(format!("{panics} parked green threads panicked"));
     }
-    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    ))
 }
 
 fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
@@ -366,7 +371,9 @@ fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
     if failed > 0 {
         return Err(format!("{failed} parked tasks failed"));
     }
-    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    ))
 }
 
 fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
@@ -420,7 +427,7 @@ fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "a panic".to_owned());
-                stopped = Some(format!("spawn #{} panicked: {why}", i + 1));
+                stopped = Some(format!("spawn #{} failed: {}", i + 1, shorten(&why)));
                 break;
             }
         }
@@ -446,5 +453,37 @@ fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
     if panics > 0 {
         return Err(format!("{panics} parked coroutines panicked"));
     }
-    Ok(outcome(spec, parked, stopped, spawn_time, &before, &after?, teardown))
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    ))
+}
+
+/// Shortens a panic message that embeds an `io::Error`'s debug form
+/// (`... IoError(Os { code: 12, kind: OutOfMemory, message: "Cannot allocate memory" })`)
+/// to `... (Cannot allocate memory)`.
+fn shorten(why: &str) -> String {
+    let message = why
+        .split_once("message: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(m, _)| m);
+    match (message, why.split_once(": ")) {
+        (Some(m), Some((head, _))) => format!("{head} ({m})"),
+        _ => why.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn shortens_io_errors() {
+        let why = "failed to alloc sys stack: IoError(Os { code: 12, kind: OutOfMemory, \
+                   message: \"Cannot allocate memory\" })";
+        assert_eq!(
+            shorten(why),
+            "failed to alloc sys stack (Cannot allocate memory)"
+        );
+        assert_eq!(shorten("plain"), "plain");
+    }
 }

@@ -17,8 +17,8 @@ use std::ffi::c_void;
 use std::mem::MaybeUninit;
 
 use crate::lab::machine;
-use crate::lab::report::{Cell, NoteKind, SectionReport, Table, Unit};
 use crate::lab::render::format::bytes;
+use crate::lab::report::{Cell, NoteKind, SectionReport, Table, Unit};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -219,10 +219,20 @@ pub fn report(s: &StackSizes, out: &mut SectionReport) {
             .into(),
     ]);
     for (name, says, _) in &SURVEY[1..2] {
-        table.push(vec![(*name).into(), (*says).into(), Cell::Empty, "quoted, not measured here".into()]);
+        table.push(vec![
+            (*name).into(),
+            (*says).into(),
+            Cell::Empty,
+            "quoted, not measured here".into(),
+        ]);
     }
     for (name, says, _) in &SURVEY[3..] {
-        table.push(vec![(*name).into(), (*says).into(), Cell::Empty, "quoted, not measured here".into()]);
+        table.push(vec![
+            (*name).into(),
+            (*says).into(),
+            Cell::Empty,
+            "quoted, not measured here".into(),
+        ]);
     }
     out.tables.push(table);
 
@@ -245,14 +255,20 @@ pub fn report(s: &StackSizes, out: &mut SectionReport) {
     if let Ok(here) = s.pthread_created {
         let survey = SURVEY[2].2;
         let limit = match &s.rlimit_stack {
-            Ok(Some(v)) => format!("the soft RLIMIT_STACK (`ulimit -s`) is {} here", bytes(*v as f64)),
+            Ok(Some(v)) => format!(
+                "the soft RLIMIT_STACK (`ulimit -s`) is {} here",
+                bytes(*v as f64)
+            ),
             Ok(None) => "RLIMIT_STACK is unlimited here".to_owned(),
             Err(_) => "RLIMIT_STACK could not be read".to_owned(),
         };
         if close(here, survey) {
             out.note(
                 NoteKind::Agrees,
-                format!("pthread_create's default stack is {} here, as the survey says ({limit}).", bytes(here as f64)),
+                format!(
+                    "pthread_create's default stack is {} here, as the survey says ({limit}).",
+                    bytes(here as f64)
+                ),
             );
         } else {
             out.note(

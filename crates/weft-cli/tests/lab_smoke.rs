@@ -1,0 +1,195 @@
+//! Smoke tests of the `weft` binary: the lab's JSON document on the tiny test profile, and
+//! the usage errors a user can make.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn weft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .output()
+        .expect("the weft binary runs")
+}
+
+fn table<'a>(section: &'a Value, id: &str) -> &'a Value {
+    section["tables"]
+        .as_array()
+        .expect("tables is an array")
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no table `{id}`"))
+}
+
+fn column(table: &Value, key: &str) -> usize {
+    table["columns"]
+        .as_array()
+        .expect("columns is an array")
+        .iter()
+        .position(|c| c["key"] == key)
+        .unwrap_or_else(|| panic!("table `{}` has no column `{key}`", table["id"]))
+}
+
+fn rows(table: &Value) -> &Vec<Value> {
+    table["rows"].as_array().expect("rows is an array")
+}
+
+/// The number in `key` of the row whose first cell is `label`; panics unless it is positive.
+fn positive(table: &Value, label: &str, key: &str) -> f64 {
+    let col = column(table, key);
+    let row = rows(table)
+        .iter()
+        .find(|r| r[0] == label)
+        .unwrap_or_else(|| panic!("table `{}` has no row `{label}`", table["id"]));
+    let value = row[col].as_f64().unwrap_or_else(|| {
+        panic!(
+            "`{key}` of `{label}` in `{}` is not a number: {row}",
+            table["id"]
+        )
+    });
+    assert!(value > 0.0, "`{key}` of `{label}` is {value}");
+    value
+}
+
+#[test]
+fn threads_section_reports_positive_figures_as_json() {
+    let out = weft(&[
+        "--profile",
+        "test",
+        "--no-report",
+        "--json",
+        "--section",
+        "threads",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "weft failed: {stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["format"], "weft-lab/1");
+    assert_eq!(doc["profile"], "test");
+    assert!(doc["machine"]["cpus"].as_u64().unwrap_or(0) >= 1);
+
+    let sections = doc["sections"].as_array().expect("sections is an array");
+    assert_eq!(sections.len(), 1);
+    let s = &sections[0];
+    assert_eq!(s["name"], "threads");
+    assert!(!s["claim"].as_str().unwrap_or("").is_empty());
+
+    // Every row has one cell per column.
+    for t in s["tables"].as_array().expect("tables") {
+        let width = t["columns"].as_array().expect("columns").len();
+        for row in rows(t) {
+            assert_eq!(
+                row.as_array().map(Vec::len),
+                Some(width),
+                "row {row} of {}",
+                t["id"]
+            );
+        }
+    }
+
+    // No probe failed.
+    let failures: Vec<&Value> = s["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter(|n| n["kind"] == "failure")
+        .collect();
+    assert!(failures.is_empty(), "failed probes: {failures:?}");
+
+    let stacks = table(s, "stack_sizes");
+    assert!(positive(stacks, "Rust std::thread", "here") >= 4096.0);
+    positive(stacks, "pthread_create (C)", "here");
+    positive(stacks, "weft green thread", "here");
+
+    let memory = table(s, "parked_memory");
+    for label in [
+        "std::thread (kernel)",
+        "weft green thread",
+        "tokio task",
+        "may coroutine",
+    ] {
+        positive(memory, label, "parked");
+        positive(memory, label, "bytes_per_thread");
+        positive(memory, label, "spawns_per_second");
+    }
+    positive(memory, "std::thread (kernel)", "virtual_per_thread");
+
+    let switches = table(s, "switch_costs");
+    for label in ["weft green threads", "tokio tasks", "std::thread (kernel)"] {
+        for key in [
+            "spawn_join_per_second",
+            "yield_ns",
+            "ping_pong_one_ns",
+            "ping_pong_across_ns",
+        ] {
+            positive(switches, label, key);
+        }
+    }
+
+    let peers = table(s, "peers");
+    positive(peers, "weft green thread", "bytes_per_parked");
+    positive(peers, "Go 1.19", "bytes_per_parked");
+
+    let oversub = table(s, "oversubscription");
+    let wall = column(oversub, "wall_ms");
+    assert!(rows(oversub).len() >= 4);
+    for row in rows(oversub) {
+        assert!(row[wall].as_f64().unwrap_or(0.0) > 0.0, "{row}");
+    }
+
+    let charts = s["charts"].as_array().expect("charts");
+    assert_eq!(charts.len(), 2);
+    for chart in charts {
+        let points: usize = chart["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|s| s["points"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert!(points > 0, "chart {} has no points", chart["id"]);
+    }
+}
+
+#[test]
+fn unknown_section_is_a_usage_error() {
+    let out = weft(&["--section", "nope", "--no-report"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'nope'"), "{stderr}");
+    assert!(
+        stderr.contains("threads"),
+        "the message lists the sections: {stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_profile_is_a_usage_error() {
+    let out = weft(&["--profile", "huge", "--no-report"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("quick"),
+        "the message lists the profiles: {stderr}"
+    );
+}
+
+#[test]
+fn unusable_report_directory_is_a_usage_error() {
+    let file = std::env::temp_dir().join(format!("weft-lab-smoke-{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").expect("temp file");
+    let out_dir = file.join("report");
+    let out = weft(&[
+        "--profile",
+        "test",
+        "--out",
+        out_dir.to_str().expect("utf-8 path"),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--out"),
+        "the message says what to do: {stderr}"
+    );
+}
