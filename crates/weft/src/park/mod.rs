@@ -121,11 +121,11 @@ pub fn park_on(reason: &'static WaitReason, deadline: Option<Instant>) -> Unpark
         let me = unsafe { &*me };
         return worker::park_green(me, reason, deadline);
     }
-    let me = crate::thread::current_kernel();
-    park_kernel(&me.inner, reason, deadline)
+    park_kernel(&crate::thread::current_kernel().inner, reason, deadline)
 }
 
-/// Parks a kernel thread on its futex.
+/// Parks a kernel thread on its futex (kept out of line so the green path stays small).
+#[inline(never)]
 fn park_kernel(
     me: &std::sync::Arc<ThreadInner>,
     reason: &'static WaitReason,

@@ -25,13 +25,23 @@ pub(crate) enum Wake {
     TimedOut,
 }
 
-/// What a green thread asks of its worker when it switches away.
-#[derive(Clone, Copy, Debug)]
+/// What a green thread asks of its worker when it switches away. One byte, so the
+/// switch passes it in a register (a park's deadline goes through [`DEADLINE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Request {
     /// Put me at the back of the run queue.
     Yield,
-    /// Park me (unless a token arrived meanwhile), waking me at the deadline if any.
-    Park(Option<Instant>),
+    /// Park me (unless a token arrived meanwhile).
+    Park,
+    /// Park me, and wake me at the deadline in [`DEADLINE`].
+    ParkUntil,
+}
+
+thread_local! {
+    /// The deadline of a `Request::ParkUntil`: written by the green thread just before
+    /// it switches away, read by its worker right after, on the same kernel thread.
+    pub(crate) static DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
 type Co = Coroutine<Wake, Request, (), GreenStack>;

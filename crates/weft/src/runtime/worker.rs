@@ -123,9 +123,16 @@ pub(crate) fn park_green(
     super::coop::reset_budget();
     me.waiting_on
         .store(reason as *const _ as *mut _, Ordering::Release);
+    let req = match deadline {
+        Some(d) => {
+            context::DEADLINE.with(|c| c.set(Some(d)));
+            Request::ParkUntil
+        }
+        None => Request::Park,
+    };
     // SAFETY: `me` is the running green thread (the caller got it from CURRENT), and we
     // hold no worker-local borrow here.
-    let wake = unsafe { context::suspend(me, Request::Park(deadline)) };
+    let wake = unsafe { context::suspend(me, req) };
     me.waiting_on.store(ptr::null_mut(), Ordering::Release);
     // Woken out of PARKED, the wake-up was the token (see park/state.rs); a failed
     // commit had its token consumed by the worker.
@@ -144,7 +151,7 @@ pub(crate) fn yield_green(me: &ThreadInner) {
 
 /// One slot of the worker's table of started green threads.
 struct Slot {
-    ctx: Option<Context>,
+    ctx: Context,
     thread: Thread,
     wake: Wake,
     park_seq: u64,
@@ -373,7 +380,7 @@ impl Worker<'_> {
         super::registry_insert(self.me(), i, &thread);
         let ctx = Context::new(stack, thread.inner.clone(), main);
         self.slots[i as usize] = Some(Slot {
-            ctx: Some(ctx),
+            ctx,
             thread,
             wake: Wake::Notified,
             park_seq: 0,
@@ -386,16 +393,20 @@ impl Worker<'_> {
             .as_mut()
             .expect("a queued slot holds a thread");
         let wake = std::mem::replace(&mut slot.wake, Wake::Notified);
-        let ctx = slot.ctx.as_mut().expect("a queued slot has a context");
         CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
-        let r = ctx.resume(wake);
+        let r = slot.ctx.resume(wake);
         CURRENT.with(|c| c.set(ptr::null()));
         match r {
             CoroutineResult::Yield(Request::Yield) => {
                 self.local.runnable.borrow_mut().push_back(i);
                 self.yielded = true;
             }
-            CoroutineResult::Yield(Request::Park(deadline)) => {
+            CoroutineResult::Yield(req @ (Request::Park | Request::ParkUntil)) => {
+                let deadline = if req == Request::ParkUntil {
+                    context::DEADLINE.with(|c| c.take())
+                } else {
+                    None
+                };
                 if !slot.thread.inner.park.commit_park() {
                     // A token arrived while switching: consume it and run again.
                     slot.thread.inner.park.consume();
@@ -412,9 +423,8 @@ impl Worker<'_> {
     }
 
     fn finish(&mut self, i: u32) {
-        let mut slot = self.slots[i as usize].take().expect("finished slot");
-        let stack = slot.ctx.take().expect("context").into_stack();
-        drop(stack);
+        let slot = self.slots[i as usize].take().expect("finished slot");
+        drop(slot.ctx.into_stack());
         super::registry_remove(self.me(), i);
         self.free.push(i);
         self.shared().live.fetch_sub(1, Ordering::Release);
@@ -424,10 +434,8 @@ impl Worker<'_> {
     /// stacks) are leaked, not dropped: dropping would unwind them, running their code
     /// during shutdown; reusing their stacks could free memory others still borrow.
     fn abandon(&mut self) {
-        for slot in self.slots.iter_mut().flatten() {
-            if let Some(ctx) = slot.ctx.take() {
-                std::mem::forget(ctx);
-            }
+        for slot in self.slots.iter_mut().filter_map(Option::take) {
+            std::mem::forget(slot.ctx);
         }
     }
 }
