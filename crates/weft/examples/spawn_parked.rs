@@ -1,0 +1,56 @@
+//! Spawns N green threads from a green thread, each parking at once; reports the rate
+//! until all are parked and the CPU split (`cargo run --release -p weft --example
+//! spawn_parked [N]`).
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn cpu() -> (f64, f64) {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(u.ru_utime), t(u.ru_stime))
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).map_or(1_000_000, |s| s.parse().unwrap());
+    weft::spawn(|| ()).join().unwrap();
+    let parked = Arc::new(AtomicUsize::new(0));
+    let go = Arc::new(AtomicBool::new(false));
+    let (u0, s0) = cpu();
+    let t = Instant::now();
+    let (p, g) = (parked.clone(), go.clone());
+    let handles = weft::spawn(move || {
+        (0..n)
+            .map(|_| {
+                let (p, g) = (p.clone(), g.clone());
+                weft::spawn(move || {
+                    p.fetch_add(1, Ordering::Release);
+                    while !g.load(Ordering::Acquire) {
+                        weft::park::park();
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    while parked.load(Ordering::Acquire) < n {
+        std::thread::yield_now();
+    }
+    let e = t.elapsed();
+    let (u1, s1) = cpu();
+    println!(
+        "{n} spawned until parked in {e:?}: {:.0}/s; cpu user {:.2}s sys {:.2}s",
+        n as f64 / e.as_secs_f64(),
+        u1 - u0,
+        s1 - s0
+    );
+    go.store(true, Ordering::Release);
+    for h in &handles {
+        h.thread().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+}
