@@ -13,7 +13,9 @@ fn cpu() -> (f64, f64) {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(1_000_000, |s| s.parse().unwrap());
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().unwrap());
     weft::spawn(|| ()).join().unwrap();
     let parked = Arc::new(AtomicUsize::new(0));
     let go = Arc::new(AtomicBool::new(false));
