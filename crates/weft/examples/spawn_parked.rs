@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn cpu() -> (f64, f64) {
+    // SAFETY: rusage is plain data; all-zero is a valid value.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid out-pointer for getrusage.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     (t(u.ru_utime), t(u.ru_stime))
