@@ -105,6 +105,7 @@ mod api {
     /// Gives up the processor: a green thread goes to the back of its worker's run queue
     /// (other ready green threads run first); a kernel thread calls
     /// [`std::thread::yield_now`].
+    #[inline]
     pub fn yield_now() {
         match runtime::worker::current_green_inner() {
             // SAFETY: the pointer is the running green thread's control block.

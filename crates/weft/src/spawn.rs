@@ -261,8 +261,10 @@ impl Builder {
 
 /// Spawns a green thread with the default settings and returns its handle.
 ///
-/// The first call outside any runtime starts the default runtime (one worker per
-/// available CPU), so this works from a plain `fn main` and from `#[test]`.
+/// Called from a green thread, the new thread joins that thread's runtime (a custom
+/// [`Runtime`] included). Called from a kernel thread, it goes to the default runtime,
+/// which the first such call starts (one worker per available CPU), so this works from
+/// a plain `fn main` and from `#[test]`; use [`Runtime::spawn`] to pick a runtime.
 ///
 /// # Panics
 ///

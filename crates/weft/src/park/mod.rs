@@ -98,6 +98,7 @@ pub(crate) static PARK: WaitReason = WaitReason::new("park");
 
 /// Blocks the current thread until its token is made available by
 /// [`Thread::unpark`](crate::Thread::unpark). May return spuriously.
+#[inline]
 pub fn park() {
     let _ = park_on(&PARK, None);
 }
@@ -114,6 +115,7 @@ pub fn park_deadline(deadline: Instant) -> Unparked {
 
 /// The general form: park, saying what the thread waits on, until unparked or until
 /// `deadline` (`None`: no deadline).
+#[inline]
 pub fn park_on(reason: &'static WaitReason, deadline: Option<Instant>) -> Unparked {
     if let Some(me) = worker::current_green_inner() {
         // SAFETY: `current_green_inner` returns the control block of the green thread

@@ -74,6 +74,7 @@ impl Context {
     }
 
     /// Runs the green thread until it suspends or returns.
+    #[inline(always)]
     pub(crate) fn resume(&mut self, wake: Wake) -> CoroutineResult<Request, ()> {
         self.co.resume(wake)
     }
@@ -92,6 +93,7 @@ impl Context {
 /// * `me` must be the control block of the green thread that is running this code,
 ///   and that thread must have started (its yielder is recorded).
 /// * No borrow of worker-local state may be held across this call.
+#[inline(always)]
 pub(crate) unsafe fn suspend(me: &ThreadInner, req: Request) -> Wake {
     let g = me
         .green

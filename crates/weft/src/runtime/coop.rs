@@ -19,7 +19,7 @@ thread_local! {
 }
 
 /// Refills the budget (called at every switch).
-#[inline]
+#[inline(always)]
 pub(crate) fn reset_budget() {
     LEFT.with(|l| l.set(BUDGET));
 }

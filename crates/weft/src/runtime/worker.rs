@@ -112,6 +112,12 @@ pub(crate) fn with_local<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
 }
 
 /// Parks the running green thread `me` (see `park::park_on`).
+///
+/// Inlined, as is everything between the caller and the switch: after a stack switch
+/// the CPU's return-address predictor holds the *other* context's returns, so each
+/// function return on the way back mispredicts. Keeping the chain flat measured 3.5x
+/// faster switches here.
+#[inline(always)]
 pub(crate) fn park_green(
     me: &ThreadInner,
     reason: &'static WaitReason,
@@ -146,6 +152,7 @@ pub(crate) fn park_green(
 }
 
 /// Puts the running green thread at the back of its worker's run queue.
+#[inline(always)]
 pub(crate) fn yield_green(me: &ThreadInner) {
     super::coop::reset_budget();
     // SAFETY: `me` is the running green thread, and no worker-local borrow is held.
@@ -399,6 +406,8 @@ impl Worker<'_> {
         self.run_slot(i);
     }
 
+    /// Inlined into the loop for the same reason as `park_green`.
+    #[inline(always)]
     fn run_slot(&mut self, i: u32) {
         let slot = self.slots[i as usize]
             .as_mut()
