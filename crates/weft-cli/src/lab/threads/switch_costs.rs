@@ -215,6 +215,9 @@ fn sample(
 }
 
 /// The operations a ping-pong player needs from a kind of thread.
+///
+/// Implementations are `#[inline]` so that the harness adds no call of its own around
+/// the operation measured (a user calls `park` or `yield_now` directly).
 trait Parking {
     type Handle: Clone + Send + Sync + 'static;
     fn current() -> Self::Handle;
@@ -316,15 +319,19 @@ mod weft_impl {
 
     impl Parking for Weft {
         type Handle = weft::Thread;
+        #[inline]
         fn current() -> weft::Thread {
             weft::current()
         }
+        #[inline]
         fn park() {
             weft::park::park();
         }
+        #[inline]
         fn unpark(handle: &weft::Thread) {
             handle.unpark();
         }
+        #[inline]
         fn yield_now() {
             weft::yield_now();
         }
@@ -486,15 +493,19 @@ mod std_impl {
 
     impl Parking for Std {
         type Handle = thread::Thread;
+        #[inline]
         fn current() -> thread::Thread {
             thread::current()
         }
+        #[inline]
         fn park() {
             thread::park();
         }
+        #[inline]
         fn unpark(handle: &thread::Thread) {
             handle.unpark();
         }
+        #[inline]
         fn yield_now() {
             thread::yield_now();
         }
