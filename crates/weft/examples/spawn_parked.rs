@@ -40,7 +40,7 @@ fn main() {
     .join()
     .unwrap();
     while parked.load(Ordering::Acquire) < n {
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
     let e = t.elapsed();
     let (u1, s1) = cpu();
