@@ -41,7 +41,9 @@
 //! in proportion to its size (about 4 KiB of page table per 2 MiB of slots touched:
 //! ~136 bytes per thread at 64 KiB). Overflowing a stack is caught by its guard and
 //! reported (thread name and stack size) before the process aborts, as Rust does for
-//! kernel threads. Use [`Builder::stack_size`] for deep recursion.
+//! kernel threads. Use [`Builder::stack_size`] for deep recursion. Stacks come from
+//! 1 GiB reservations, at most 4 TiB of address space in all, or `WEFT_MAX_STACK_GIB`
+//! GiB when that environment variable is set; a spawn beyond it fails with an error.
 //!
 //! ## Started green threads never migrate
 //!

@@ -101,6 +101,21 @@ const CASES: &[Case] = &[
         },
     ),
     (
+        "exhausted_reservation_is_an_error",
+        &[("WEFT_MAX_STACK_GIB", "1")],
+        |st, out, _| {
+            expect(st.success(), "the spawn error is returned, not a crash")?;
+            expect(
+                out.contains("spawned 3"),
+                "three 256 MiB stacks fit in the 1 GiB",
+            )?;
+            expect(
+                out.contains("reservation exhausted") && out.contains("WEFT_MAX_STACK_GIB"),
+                "the error names the limit",
+            )
+        },
+    ),
+    (
         "unjoined_panic_is_reported_with_the_name",
         &[],
         |st, _, err| {
@@ -201,6 +216,32 @@ fn scenario(name: &str) {
             };
             println!("mechanism: {}", weft::guard_mechanism());
             println!("after {} stacks: {err}", handles.len());
+            go.store(true, Ordering::Release);
+            for h in handles {
+                h.thread().unpark();
+                h.join().unwrap();
+            }
+        }
+        "exhausted_reservation_is_an_error" => {
+            let go = Arc::new(AtomicBool::new(false));
+            let mut handles = Vec::new();
+            let err = loop {
+                let g = go.clone();
+                let spawned =
+                    weft::Builder::new()
+                        .stack_size(weft::MAX_STACK_SIZE)
+                        .spawn(move || {
+                            while !g.load(Ordering::Acquire) {
+                                weft::park::park();
+                            }
+                        });
+                match spawned {
+                    Ok(h) => handles.push(h),
+                    Err(e) => break e,
+                }
+                assert!(handles.len() < 10, "no limit hit");
+            };
+            println!("spawned {}; then: {err}", handles.len());
             go.store(true, Ordering::Release);
             for h in handles {
                 h.thread().unpark();

@@ -61,7 +61,8 @@ pub const HIGH_WATER: usize = 16 * 1024;
 const PAGE: usize = 4096;
 const GUARD: usize = PAGE;
 const CHUNK: usize = 1 << 30;
-/// The most chunks that may be reserved: 4 TiB of address space.
+/// The most 1 GiB chunks that may be reserved: 4 TiB of address space (lower it with
+/// the `WEFT_MAX_STACK_GIB` environment variable).
 pub const MAX_CHUNKS: usize = 4096;
 const CLASSES: usize =
     (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
@@ -347,13 +348,14 @@ fn carve(class: usize) -> io::Result<Slot> {
 fn reserve_chunk(slot_len: usize) -> io::Result<(u32, usize)> {
     let _g = lock(&RESERVE);
     let n = CHUNK_COUNT.load(Ordering::Relaxed);
-    if n >= MAX_CHUNKS {
+    let limit = chunk_limit();
+    if n >= limit {
         return Err(io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
-                "green thread stack reservation exhausted: all {MAX_CHUNKS} chunks of \
-                 {} MiB (weft::MAX_CHUNKS) are in use",
-                CHUNK >> 20
+                "green thread stack reservation exhausted: all {limit} GiB of address space \
+                 for stacks are in use (the limit is WEFT_MAX_STACK_GIB when set, else \
+                 {MAX_CHUNKS} GiB); finish some green threads or use smaller stacks"
             ),
         ));
     }
@@ -390,6 +392,19 @@ fn reserve_chunk(slot_len: usize) -> io::Result<(u32, usize)> {
     // Publish the entry to the signal handler's scan.
     CHUNK_COUNT.store(n + 1, Ordering::Release);
     Ok((n as u32, p as usize))
+}
+
+/// The most 1 GiB chunks this process may reserve: `WEFT_MAX_STACK_GIB` when set to a
+/// number from 1 to [`MAX_CHUNKS`], else [`MAX_CHUNKS`].
+fn chunk_limit() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("WEFT_MAX_STACK_GIB")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1)
+            .map_or(MAX_CHUNKS, |n| n.min(MAX_CHUNKS))
+    })
 }
 
 /// Forces the `mprotect` fallback (for tests of older kernels' behaviour).
