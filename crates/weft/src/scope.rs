@@ -60,6 +60,15 @@ pub struct ScopedJoinHandle<'scope, T> {
 /// });
 /// assert_eq!(counts, [5, 7, 6, 4]);
 /// ```
+///
+/// A scoped thread's handle cannot outlive the scope (so nothing it borrows can be
+/// used after `scope` returns); this does not compile:
+///
+/// ```compile_fail
+/// let data = vec![1, 2, 3];
+/// let escaped = weft::scope(|s| s.spawn(|| data.len()));
+/// escaped.join();
+/// ```
 pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,

@@ -275,6 +275,14 @@ impl Builder {
 /// let h = weft::spawn(|| 1 + 1);
 /// assert_eq!(h.join().unwrap(), 2);
 /// ```
+///
+/// A green thread may run on another kernel thread than its spawner, so what it takes
+/// along must be `Send`; this does not compile:
+///
+/// ```compile_fail
+/// let shared = std::rc::Rc::new(5);
+/// weft::spawn(move || *shared + 1);
+/// ```
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
