@@ -53,6 +53,8 @@ pub(crate) struct ThreadInner {
     pub(crate) park: ParkState,
     /// What the thread waits on while parked (null when it does not say).
     pub(crate) waiting_on: AtomicPtr<WaitReason>,
+    /// The parking lot's per-thread cell (see `park/lot.rs`).
+    pub(crate) lot: crate::park::lot::LotCell,
     pub(crate) green: Option<GreenInfo>,
 }
 
@@ -73,6 +75,7 @@ impl Thread {
                 name: name.map(String::into_boxed_str),
                 park: ParkState::new(),
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
+                lot: crate::park::lot::LotCell::new(),
                 green: Some(GreenInfo {
                     rt,
                     home: AtomicU32::new(u32::MAX),
@@ -91,6 +94,7 @@ impl Thread {
                 name: std::thread::current().name().map(Box::from),
                 park: ParkState::new(),
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
+                lot: crate::park::lot::LotCell::new(),
                 green: None,
             }),
         }

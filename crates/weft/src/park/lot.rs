@@ -1,0 +1,361 @@
+//! The parking lot: wait queues keyed by an address, for primitives that keep no queue
+//! of their own (a weft `Mutex` is one byte plus its data).
+//!
+//! # Algorithm
+//!
+//! A fixed table of buckets, each a short lock around a FIFO queue of waiters. A key
+//! (usually the address of the primitive) hashes to one bucket; waiters of different
+//! keys may share a bucket and are told apart by their key.
+//!
+//! * [`park`] locks the key's bucket, asks the caller's `validate` whether it should
+//!   still sleep (the primitive's state cannot change meanwhile in a way that matters,
+//!   because every unparker takes the same bucket lock), enqueues the caller, unlocks,
+//!   and parks the thread with [`park_on`](super::park_on) until an unparker dequeues
+//!   it, or until its deadline.
+//! * The `unpark_*` functions lock the bucket, dequeue waiters, let a callback update
+//!   the primitive's state *while the bucket is still locked* (so a concurrent `park`
+//!   validates against the updated state), hand each dequeued waiter a token (for
+//!   example "you now own the lock"), and unpark them after unlocking.
+//!
+//! # Invariants
+//!
+//! * A waiter is in a queue exactly while its thread's `queued` flag is set; the flag is
+//!   only changed with the bucket locked. An unparker writes the token before clearing
+//!   the flag (release), the waiter reads the flag (acquire) before the token.
+//! * A waiter that times out takes the bucket lock and removes itself if still queued;
+//!   if an unparker dequeued it first, the wake-up (and its token) wins over the
+//!   timeout. Either way the waiter leaves exactly once.
+//! * Waiter records live in the bucket queue on the heap, never on a green thread's
+//!   stack.
+//!
+//! Callbacks run with a bucket locked: they must be short and must not call into the
+//! parking lot (that would deadlock on the bucket lock; it cannot cause memory errors).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::{park_on, WaitReason};
+use crate::thread::Thread;
+
+/// A waiter that has waited longer than this is reported as due for fairness
+/// ([`UnparkResult::be_fair`]), so primitives hand it the resource directly.
+pub const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
+
+const BUCKET_BITS: u32 = 10;
+
+/// The parking lot's per-thread cell.
+#[derive(Debug)]
+pub(crate) struct LotCell {
+    queued: AtomicBool,
+    token: AtomicUsize,
+}
+
+impl LotCell {
+    pub(crate) const fn new() -> Self {
+        LotCell {
+            queued: AtomicBool::new(false),
+            token: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A value a parking thread leaves with its queue entry, for unparkers to inspect
+/// (for example what it waits for: a reader, a writer, a number of permits).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ParkToken(pub usize);
+
+/// A value an unparker hands to a thread it wakes (for example "the lock is yours").
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct UnparkToken(pub usize);
+
+/// How a [`park`] ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use]
+pub enum ParkResult {
+    /// An unparker dequeued this thread and handed it a token.
+    Unparked(UnparkToken),
+    /// `validate` said not to sleep.
+    Invalid,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// What an unpark did, as its callback sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct UnparkResult {
+    /// How many threads are being woken.
+    pub unparked_threads: usize,
+    /// Whether threads remain queued on the key.
+    pub have_more_threads: bool,
+    /// Whether a thread being woken has waited longer than [`FAIRNESS_BOUND`].
+    pub be_fair: bool,
+}
+
+/// What an [`unpark_filter`] does with one waiter.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FilterOp {
+    /// Wake it.
+    Unpark,
+    /// Leave it queued and look at the next one.
+    Skip,
+    /// Leave it and every later waiter queued.
+    Stop,
+}
+
+struct Waiter {
+    key: usize,
+    thread: Thread,
+    token: ParkToken,
+    since: Instant,
+}
+
+struct Bucket {
+    queue: Mutex<VecDeque<Waiter>>,
+}
+
+static TABLE: std::sync::OnceLock<Box<[CachePadded<Bucket>]>> = std::sync::OnceLock::new();
+
+fn bucket(key: usize) -> &'static Bucket {
+    let table = TABLE.get_or_init(|| {
+        (0..1usize << BUCKET_BITS)
+            .map(|_| {
+                CachePadded::new(Bucket {
+                    queue: Mutex::new(VecDeque::new()),
+                })
+            })
+            .collect()
+    });
+    // Fibonacci hashing of the key.
+    let h = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BUCKET_BITS);
+    &table[h as usize]
+}
+
+fn lock(b: &Bucket) -> MutexGuard<'_, VecDeque<Waiter>> {
+    // Callbacks cannot poison a bucket in a way that matters: the queue is consistent
+    // between operations.
+    b.queue.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Parks the current thread (green or kernel) in the queue of `key`.
+///
+/// * `validate` runs with the bucket locked; returning `false` returns
+///   [`ParkResult::Invalid`] at once without sleeping.
+/// * `before_sleep` runs after the thread is queued and the bucket unlocked (a condition
+///   variable releases its mutex here).
+/// * `timed_out(key, was_last)` runs with the bucket locked when the deadline passes and
+///   the thread removes itself; `was_last` says no other waiter of `key` remains.
+pub fn park(
+    key: usize,
+    reason: &'static WaitReason,
+    token: ParkToken,
+    validate: impl FnOnce() -> bool,
+    before_sleep: impl FnOnce(),
+    timed_out: impl FnOnce(usize, bool),
+    deadline: Option<Instant>,
+) -> ParkResult {
+    let me = crate::current();
+    let b = bucket(key);
+    {
+        let mut q = lock(b);
+        if !validate() {
+            return ParkResult::Invalid;
+        }
+        me.inner.lot.queued.store(true, Ordering::Relaxed);
+        q.push_back(Waiter {
+            key,
+            thread: me.clone(),
+            token,
+            since: Instant::now(),
+        });
+    }
+    before_sleep();
+    let cell = &me.inner.lot;
+    loop {
+        if !cell.queued.load(Ordering::Acquire) {
+            return ParkResult::Unparked(UnparkToken(cell.token.load(Ordering::Relaxed)));
+        }
+        let expired =
+            park_on(reason, deadline).timed_out() || deadline.is_some_and(|d| Instant::now() >= d);
+        if expired {
+            let mut q = lock(b);
+            if cell.queued.load(Ordering::Relaxed) {
+                let at = q
+                    .iter()
+                    .position(|w| w.key == key && w.thread.id() == me.id())
+                    .expect("a queued thread is in its bucket");
+                q.remove(at);
+                let was_last = !q.iter().any(|w| w.key == key);
+                timed_out(key, was_last);
+                cell.queued.store(false, Ordering::Relaxed);
+                return ParkResult::TimedOut;
+            }
+            // An unparker dequeued us first: its wake-up wins.
+            drop(q);
+            return ParkResult::Unparked(UnparkToken(cell.token.load(Ordering::Acquire)));
+        }
+    }
+}
+
+/// Wakes the waiters of `key` that `filter` picks, in queue order. `callback` runs
+/// with the bucket locked, after the choice and before anyone wakes, and returns the
+/// token every woken thread receives. Returns the number woken.
+pub fn unpark_filter(
+    key: usize,
+    mut filter: impl FnMut(ParkToken) -> FilterOp,
+    callback: impl FnOnce(UnparkResult) -> UnparkToken,
+) -> usize {
+    let b = bucket(key);
+    let mut woken = Vec::new();
+    let mut q = lock(b);
+    let now = Instant::now();
+    let mut be_fair = false;
+    let mut i = 0;
+    while i < q.len() {
+        if q[i].key != key {
+            i += 1;
+            continue;
+        }
+        match filter(q[i].token) {
+            FilterOp::Unpark => {
+                let w = q.remove(i).expect("index in range");
+                be_fair |= now.duration_since(w.since) > FAIRNESS_BOUND;
+                woken.push(w.thread);
+            }
+            FilterOp::Skip => i += 1,
+            FilterOp::Stop => break,
+        }
+    }
+    let result = UnparkResult {
+        unparked_threads: woken.len(),
+        have_more_threads: q.iter().any(|w| w.key == key),
+        be_fair,
+    };
+    let token = callback(result);
+    for t in &woken {
+        t.inner.lot.token.store(token.0, Ordering::Relaxed);
+        t.inner.lot.queued.store(false, Ordering::Release);
+    }
+    drop(q);
+    for t in &woken {
+        t.unpark();
+    }
+    woken.len()
+}
+
+/// Wakes the first waiter of `key`, if any. See [`unpark_filter`] for `callback`.
+pub fn unpark_one(key: usize, callback: impl FnOnce(UnparkResult) -> UnparkToken) -> usize {
+    let mut taken = false;
+    unpark_filter(
+        key,
+        |_| {
+            if taken {
+                FilterOp::Stop
+            } else {
+                taken = true;
+                FilterOp::Unpark
+            }
+        },
+        callback,
+    )
+}
+
+/// Wakes every waiter of `key`, handing each `token`. Returns how many.
+pub fn unpark_all(key: usize, token: UnparkToken) -> usize {
+    unpark_filter(key, |_| FilterOp::Unpark, |_| token)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Also run under Miri (kernel threads only).
+    use super::*;
+    use std::sync::Arc;
+
+    static TEST: WaitReason = WaitReason::new("lot test");
+
+    #[test]
+    fn park_validate_and_timeout() {
+        let key = 0x1000;
+        let r = park(key, &TEST, ParkToken(0), || false, || {}, |_, _| {}, None);
+        assert_eq!(r, ParkResult::Invalid);
+        let mut last = None;
+        let r = park(
+            key,
+            &TEST,
+            ParkToken(0),
+            || true,
+            || {},
+            |_, was_last| last = Some(was_last),
+            Some(Instant::now() + Duration::from_millis(5)),
+        );
+        assert_eq!(r, ParkResult::TimedOut);
+        assert_eq!(last, Some(true));
+        assert_eq!(
+            unpark_one(key, |r| {
+                assert_eq!(r.unparked_threads, 0);
+                UnparkToken(0)
+            }),
+            0
+        );
+    }
+
+    #[test]
+    fn unpark_hands_tokens_in_fifo_order() {
+        let key = 0x2000;
+        let n = if cfg!(miri) { 3 } else { 8 };
+        let queued = Arc::new(AtomicUsize::new(0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut hs = Vec::new();
+        for i in 0..n {
+            let (q2, order) = (queued.clone(), order.clone());
+            // Enqueue one at a time so the queue order is known.
+            hs.push(std::thread::spawn(move || {
+                let r = park(
+                    key,
+                    &TEST,
+                    ParkToken(i),
+                    || true,
+                    || {
+                        q2.fetch_add(1, Ordering::SeqCst);
+                    },
+                    |_, _| {},
+                    None,
+                );
+                order.lock().unwrap().push(i);
+                r
+            }));
+            while queued.load(Ordering::SeqCst) != i + 1 {
+                std::thread::yield_now();
+            }
+        }
+        for i in 0..n {
+            let mut seen = None;
+            let woke = unpark_filter(
+                key,
+                |t| {
+                    if seen.is_none() {
+                        seen = Some(t.0);
+                        FilterOp::Unpark
+                    } else {
+                        FilterOp::Stop
+                    }
+                },
+                |r| {
+                    assert_eq!(r.have_more_threads, i + 1 < n);
+                    UnparkToken(100 + i)
+                },
+            );
+            assert_eq!(woke, 1);
+            assert_eq!(seen, Some(i), "first in, first out");
+        }
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(
+                h.join().unwrap(),
+                ParkResult::Unparked(UnparkToken(100 + i))
+            );
+        }
+    }
+}
