@@ -23,11 +23,13 @@
 //! |---|---|
 //! | green threads, M:N scheduling, parallelism | [`spawn`], [`Builder`], [`Runtime`], [`scope`] |
 //! | cooperative multitasking | [`yield_now`], [`runtime::coop`] (the budget) |
-//! | the parking core every primitive stands on | [`park`] |
+//! | the parking core every primitive stands on | [`park`], [`park::lot`] (queues keyed by address) |
+//! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
+//! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //!
-//! Locks, STM, CSP channels, actors and CCS come in later modules; all of them block
-//! through [`park`], so they work the same from green and kernel threads.
+//! STM, CSP channels, actors and CCS come in later modules; all of them block through
+//! [`park`], so they work the same from green and kernel threads.
 //!
 //! ## Stacks
 //!
@@ -84,6 +86,8 @@ pub mod runtime;
 mod scope;
 #[cfg(not(loom))]
 mod spawn;
+#[cfg(not(loom))]
+pub mod sync;
 #[cfg(not(loom))]
 mod thread;
 

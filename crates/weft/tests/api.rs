@@ -439,3 +439,26 @@ fn a_yielding_thread_lets_a_thread_spawned_from_outside_start() {
     first.join().unwrap();
     second.join().unwrap();
 }
+
+#[test]
+fn an_earlier_timer_never_fires_into_a_later_untimed_park() {
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let h = rt.spawn(|| {
+        // A timed park, ended early by an unpark...
+        weft::current().unpark();
+        assert_eq!(park_timeout(Duration::from_millis(50)), Unparked::Notified);
+        // ...then an untimed park: the first park's timer (due at 50 ms) must not end it.
+        static R: weft::WaitReason = weft::WaitReason::new("test");
+        let t = Instant::now();
+        let r = weft::park::park_on(&R, None);
+        (r, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    h.thread().unpark();
+    let (r, waited) = h.join().unwrap();
+    assert_eq!(r, Unparked::Notified);
+    assert!(
+        waited >= Duration::from_millis(100),
+        "woken after {waited:?}"
+    );
+}

@@ -101,6 +101,18 @@ const CASES: &[Case] = &[
         },
     ),
     (
+        "relocking_a_mutex_is_reported_as_deadlock",
+        &[],
+        |st, _, err| {
+            expect(st.code() == Some(101), "the join must panic")?;
+            expect(err.contains("deadlock detected"), "report headline")?;
+            expect(
+                err.contains("'relocker'") && err.contains("parked on mutex"),
+                "names the wait",
+            )
+        },
+    ),
+    (
         "exhausted_reservation_is_an_error",
         &[("WEFT_MAX_STACK_GIB", "1")],
         |st, out, _| {
@@ -221,6 +233,17 @@ fn scenario(name: &str) {
                 h.thread().unpark();
                 h.join().unwrap();
             }
+        }
+        "relocking_a_mutex_is_reported_as_deadlock" => {
+            let h = weft::Builder::new()
+                .name("relocker".into())
+                .spawn(|| {
+                    let m = weft::sync::Mutex::new(0);
+                    let _first = m.lock();
+                    let _second = m.lock(); // not re-entrant: waits forever
+                })
+                .unwrap();
+            let _ = h.join();
         }
         "exhausted_reservation_is_an_error" => {
             let go = Arc::new(AtomicBool::new(false));

@@ -47,6 +47,27 @@ pub const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
 
 const BUCKET_BITS: u32 = 10;
 
+/// Microseconds since a process-wide epoch: a primitive that re-parks after losing a
+/// race keeps the stamp of its *first* park in its [`ParkToken`], so its unparkers can
+/// see how long it has really waited ([`overdue`]); `be_fair` only sees the current
+/// park.
+pub fn stamp_now() -> usize {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as usize
+}
+
+/// `true` when a waiter whose first park was stamped `first` (by [`stamp_now`], kept
+/// to the low `bits` bits) has waited longer than [`FAIRNESS_BOUND`] at `now`.
+pub fn overdue(first: usize, now: usize, bits: u32) -> bool {
+    let mask = if bits >= usize::BITS {
+        usize::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    let age = now.wrapping_sub(first) & mask;
+    age as u128 > FAIRNESS_BOUND.as_micros()
+}
+
 /// The parking lot's per-thread cell.
 #[derive(Debug)]
 pub(crate) struct LotCell {
@@ -178,9 +199,9 @@ pub fn park(
         if !cell.queued.load(Ordering::Acquire) {
             return ParkResult::Unparked(UnparkToken(cell.token.load(Ordering::Relaxed)));
         }
-        let expired =
-            park_on(reason, deadline).timed_out() || deadline.is_some_and(|d| Instant::now() >= d);
-        if expired {
+        let _ = park_on(reason, deadline);
+        // Only the clock decides a time-out: a park may return early for any reason.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             let mut q = lock(b);
             if cell.queued.load(Ordering::Relaxed) {
                 let at = q

@@ -1,11 +1,11 @@
 //! Cooperative multitasking: a budget instead of preemption.
 //!
 //! A green thread keeps its worker until it blocks or yields. So that a thread that
-//! never blocks cannot monopolise its worker while others wait, every runtime operation
-//! that does not block (an unpark, a spawn, a successful `try_` operation) spends one
+//! spawns in a loop cannot monopolise its worker while others wait, spawning spends one
 //! unit from a per-worker budget, and the thread yields when the budget runs out (as
-//! tokio does with 128 operations and Erlang with 4 000 reductions). Every switch
-//! refills the budget. Code that computes without calling the runtime is not
+//! tokio does with 128 operations and Erlang with 4 000 reductions); primitives of
+//! your own can call [`spend`] too. Every switch refills the budget. Taking a free
+//! lock does not spend (it would cost every uncontended lock a thread-local access). Code that computes without calling the runtime is not
 //! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
 //! thread), which is the cooperative contract.
 

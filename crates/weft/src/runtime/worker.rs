@@ -436,6 +436,10 @@ impl Worker<'_> {
                     slot.park_seq = self.park_seq;
                     self.timers.push(Reverse((at, self.park_seq, i)));
                     self.me().timers.store(self.timers.len(), Ordering::Relaxed);
+                } else {
+                    // No timer of an earlier park may fire into this one (timer
+                    // sequence numbers start at 1).
+                    slot.park_seq = 0;
                 }
             }
             CoroutineResult::Return(()) => self.finish(i),

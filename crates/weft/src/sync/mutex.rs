@@ -1,0 +1,454 @@
+//! A mutual-exclusion lock of one byte, for green and kernel threads.
+//!
+//! # Algorithm
+//!
+//! The lock is one byte with two bits:
+//!
+//! | bit      | meaning                                                            |
+//! |----------|--------------------------------------------------------------------|
+//! | `LOCKED` | someone holds the lock                                             |
+//! | `PARKED` | threads may be queued for it in the parking lot (keyed by address) |
+//!
+//! * **Lock**: one `compare_exchange` from `0` to `LOCKED` when free. Otherwise wait a
+//!   little first (a kernel thread spins with a growing number of spin hints, then
+//!   yields its CPU; a green thread yields to its worker's other green threads, which
+//!   may include the holder), then set `PARKED` and park in the parking lot, which
+//!   re-checks under its bucket lock that the byte still reads `LOCKED | PARKED`
+//!   (so an unlock in between is never missed).
+//! * **Unlock**: one `compare_exchange` from `LOCKED` to `0` when nobody parked.
+//!   Otherwise the parking lot wakes the first waiter in FIFO order and, with its bucket
+//!   locked, sets the byte to `PARKED` (more waiters) or `0`. The woken thread then
+//!   competes for the lock with newcomers (throughput first), except:
+//! * **Eventual fairness**: if the woken waiter has waited longer than
+//!   [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) (0.5 ms), or the unlock is
+//!   [`MutexGuard::unlock_fair`], the lock is *handed over*: the byte stays `LOCKED`
+//!   and the waiter returns owning it, so no newcomer can overtake it. No waiter is
+//!   overtaken for longer than the bound plus the time to wake it.
+//!
+//! # No poisoning
+//!
+//! A panic while the lock is held unlocks it (the guard's drop runs during unwinding),
+//! and the next locker gets the data as the panicking thread left it. weft does not
+//! poison, as `parking_lot` does not: poisoning turns one panic into a cascade of
+//! panics in threads that could often carry on, and code that must know checks its own
+//! invariants. Use `std::sync::Mutex` if you want poisoning.
+//!
+//! # Re-entrance
+//!
+//! Locking a mutex the current thread already holds waits forever (it is not
+//! re-entrant). If that leaves every green thread parked while a kernel thread waits
+//! in `join`, the runtime's deadlock detector reports it, naming the threads parked on
+//! "mutex".
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{TimedOut, WouldBlock};
+use crate::park::lot::{self, FilterOp, ParkResult, ParkToken, UnparkToken};
+use crate::park::WaitReason;
+
+const LOCKED: u8 = 1;
+const PARKED: u8 = 2;
+
+/// An unpark token meaning "the lock was handed to you".
+const HANDOFF: UnparkToken = UnparkToken(1);
+const NORMAL: UnparkToken = UnparkToken(0);
+
+static MUTEX: WaitReason = WaitReason::new("mutex");
+
+/// A short wait before parking: spin hints then CPU yields on a kernel thread, a few
+/// yields to the worker's other green threads on a green thread.
+#[derive(Debug, Default)]
+pub(crate) struct SpinWait {
+    rounds: u32,
+}
+
+impl SpinWait {
+    /// Waits a little; `false` when it is time to park instead.
+    #[inline]
+    pub(crate) fn spin(&mut self) -> bool {
+        self.rounds += 1;
+        if crate::runtime::worker::current_green_inner().is_some() {
+            if self.rounds > 3 {
+                return false;
+            }
+            crate::yield_now();
+            return true;
+        }
+        if self.rounds > 10 {
+            return false;
+        }
+        if self.rounds <= 3 {
+            for _ in 0..(1u32 << self.rounds) {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+        true
+    }
+}
+
+/// A mutual-exclusion lock: one byte plus the data; see the module docs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use weft::sync::Mutex;
+///
+/// let count = Arc::new(Mutex::new(0));
+/// let hs: Vec<_> = (0..100)
+///     .map(|_| {
+///         let count = count.clone();
+///         weft::spawn(move || *count.lock() += 1)
+///     })
+///     .collect();
+/// for h in hs {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(*count.lock(), 100);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    state: AtomicU8,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex hands out `&mut T` to one thread at a time, so sending or sharing
+// it only ever moves `T` between threads: `T: Send` suffices for both.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// Proof of holding a [`Mutex`]; unlocks when dropped.
+///
+/// It is `!Send`, so a guard is released by the thread that took it:
+///
+/// ```compile_fail
+/// let m = weft::sync::Mutex::new(0);
+/// let g = m.lock();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g));
+/// });
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing a guard shares `&T` only.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex.
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            state: AtomicU8::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex, returning the data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Acquires the lock, waiting as long as it takes.
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        if self
+            .state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow(None);
+        }
+        self.guard()
+    }
+
+    /// Acquires the lock if it is free right now.
+    ///
+    /// # Errors
+    ///
+    /// [`WouldBlock`] when it is held.
+    #[inline]
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, WouldBlock> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & LOCKED != 0 {
+                return Err(WouldBlock);
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(self.guard()),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Acquires the lock, giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the lock could not be had in time.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, TimedOut> {
+        match Instant::now().checked_add(timeout) {
+            Some(d) => self.lock_deadline(d),
+            None => Ok(self.lock()),
+        }
+    }
+
+    /// Acquires the lock, giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the lock could not be had in time.
+    pub fn lock_deadline(&self, deadline: Instant) -> Result<MutexGuard<'_, T>, TimedOut> {
+        if self
+            .state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            || self.lock_slow(Some(deadline))
+        {
+            Ok(self.guard())
+        } else {
+            Err(TimedOut)
+        }
+    }
+
+    /// `true` while some thread holds the lock (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
+    /// The data, through an exclusive borrow (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    fn guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            mutex: self,
+            not_send: PhantomData,
+        }
+    }
+
+    fn key(&self) -> usize {
+        &self.state as *const AtomicU8 as usize
+    }
+
+    /// Returns `true` with the lock held, `false` at the deadline.
+    #[cold]
+    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::default();
+        let mut first_park = None;
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & LOCKED == 0 {
+                match self.state.compare_exchange_weak(
+                    s,
+                    s | LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if s & PARKED == 0 && spin.spin() {
+                s = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            if s & PARKED == 0 {
+                if let Err(now) = self.state.compare_exchange_weak(
+                    s,
+                    s | PARKED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    s = now;
+                    continue;
+                }
+            }
+            let stamp = *first_park.get_or_insert_with(lot::stamp_now);
+            let r = lot::park(
+                self.key(),
+                &MUTEX,
+                ParkToken(stamp),
+                || self.state.load(Ordering::Relaxed) == LOCKED | PARKED,
+                || {},
+                |_, was_last| {
+                    if was_last {
+                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    }
+                },
+                deadline,
+            );
+            match r {
+                // The unlocker kept LOCKED set for us.
+                ParkResult::Unparked(HANDOFF) => return true,
+                ParkResult::TimedOut if deadline.is_some() => return false,
+                _ => {}
+            }
+            spin = SpinWait::default();
+            s = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Releases the lock held by the caller.
+    #[inline]
+    fn unlock(&self) {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_slow(false);
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self, force_fair: bool) {
+        // Wake the first waiter; it is due a hand-over if it first parked (its token's
+        // stamp) longer than the fairness bound ago, even if it re-parked since.
+        let mut taken = false;
+        let overdue = std::cell::Cell::new(false);
+        let now = lot::stamp_now();
+        let filter = |t: ParkToken| {
+            if taken {
+                return FilterOp::Stop;
+            }
+            taken = true;
+            overdue.set(lot::overdue(t.0, now, usize::BITS));
+            FilterOp::Unpark
+        };
+        lot::unpark_filter(self.key(), filter, |r| {
+            if r.unparked_threads != 0 && (force_fair || overdue.get() || r.be_fair) {
+                // Hand the lock over: it stays LOCKED for the woken thread.
+                if !r.have_more_threads {
+                    self.state.store(LOCKED, Ordering::Relaxed);
+                }
+                return HANDOFF;
+            }
+            let next = if r.have_more_threads { PARKED } else { 0 };
+            self.state.store(next, Ordering::Release);
+            NORMAL
+        });
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// Unlocks and, if a thread is waiting, hands it the lock directly so that no other
+    /// thread can take it first.
+    pub fn unlock_fair(this: Self) {
+        let m = this.mutex;
+        std::mem::forget(this);
+        if m.state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            m.unlock_slow(true);
+        }
+    }
+
+    /// The mutex this guard holds (for condition variables).
+    pub(crate) fn mutex(this: &Self) -> &'a Mutex<T> {
+        this.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves this thread holds the lock, so no `&mut T` exists
+        // elsewhere for the guard's lifetime.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves exclusive ownership of the lock, and `&mut self`
+        // makes this the only reference derived from the guard.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.mutex.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_lock() {
+            Ok(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
+            Err(_) => f
+                .debug_struct("Mutex")
+                .field("data", &format_args!("<locked>"))
+                .finish(),
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(v: T) -> Self {
+        Mutex::new(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Kernel threads only, so these also run under Miri.
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn kernel_threads_count_exactly_through_the_slow_path() {
+        let per = if cfg!(miri) { 30 } else { 10_000 };
+        let m = Arc::new(Mutex::new(0usize));
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..per {
+                        let mut g = m.lock();
+                        *g += 1;
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*m.lock(), 3 * per);
+        assert!(!m.is_locked());
+    }
+}
