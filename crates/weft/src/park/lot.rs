@@ -10,7 +10,7 @@
 //! * [`park`] locks the key's bucket, asks the caller's `validate` whether it should
 //!   still sleep (the primitive's state cannot change meanwhile in a way that matters,
 //!   because every unparker takes the same bucket lock), enqueues the caller, unlocks,
-//!   and parks the thread with [`park_on`](super::park_on) until an unparker dequeues
+//!   and parks the thread with [`park_on`] until an unparker dequeues
 //!   it, or until its deadline.
 //! * The `unpark_*` functions lock the bucket, dequeue waiters, let a callback update
 //!   the primitive's state *while the bucket is still locked* (so a concurrent `park`
