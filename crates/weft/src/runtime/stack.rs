@@ -135,6 +135,9 @@ impl Drop for Cache {
     fn drop(&mut self) {
         for (class, list) in self.0.iter_mut().enumerate() {
             if !list.is_empty() {
+                for s in list.iter() {
+                    trim(*s, class);
+                }
                 lock(&POOL[class].free).append(list);
             }
         }
@@ -238,36 +241,37 @@ impl GreenStack {
         let cell = unsafe { &*owners.add(self.slot.index as usize) };
         cell.store(owner as *mut _, Ordering::Release);
     }
+}
 
-    /// Gives back the pages deeper than [`HIGH_WATER`], if any were touched.
-    fn trim(&self) {
-        let size = self.size();
-        if size <= HIGH_WATER {
-            return;
-        }
-        let mark = self.top() - HIGH_WATER;
-        let probe = mark - PAGE;
-        let mut resident = 0u8;
-        // SAFETY: `probe` is a page-aligned address inside this stack's mapped slot, and
-        // `resident` has room for the one page asked about.
-        let r = unsafe { libc::mincore(probe as *mut libc::c_void, PAGE, &mut resident) };
-        if r == 0 && resident & 1 == 0 {
-            return;
-        }
-        let low = self.slot.low + GUARD;
-        // SAFETY: [low, mark) lies inside this stack's usable area, which this
-        // `GreenStack` owns exclusively and no live frame uses (the thread finished).
-        // MADV_DONTNEED only drops the pages' contents, keeping the mapping and guards.
-        unsafe {
-            libc::madvise(low as *mut libc::c_void, mark - low, libc::MADV_DONTNEED);
-        }
+/// Gives back the pages of a free slot deeper than [`HIGH_WATER`] below its top, if any
+/// were touched. Done when a stack leaves a kernel thread's cache for the global pool
+/// (it is going cold), not on every release: a stack reused at once keeps its pages,
+/// and the common release costs no system call.
+fn trim(slot: Slot, class: usize) {
+    if class_size(class) <= HIGH_WATER {
+        return;
+    }
+    let mark = slot.low + slot_size(class) - HIGH_WATER;
+    let probe = mark - PAGE;
+    let mut resident = 0u8;
+    // SAFETY: `probe` is a page-aligned address inside this slot's mapping, and
+    // `resident` has room for the one page asked about.
+    let r = unsafe { libc::mincore(probe as *mut libc::c_void, PAGE, &mut resident) };
+    if r == 0 && resident & 1 == 0 {
+        return;
+    }
+    let low = slot.low + GUARD;
+    // SAFETY: [low, mark) lies inside this slot's usable area; the slot is free (in a
+    // pool list owned by the caller), so no thread runs on it and no frame lives there.
+    // MADV_DONTNEED only drops the pages' contents, keeping the mapping and guards.
+    unsafe {
+        libc::madvise(low as *mut libc::c_void, mark - low, libc::MADV_DONTNEED);
     }
 }
 
 impl Drop for GreenStack {
     fn drop(&mut self) {
         self.set_owner(ptr::null());
-        self.trim();
         let class = self.class as usize;
         let slot = self.slot;
         let cached = LOCAL.try_with(|c| {
@@ -275,11 +279,16 @@ impl Drop for GreenStack {
             let list = &mut c.0[class];
             list.push(slot);
             if list.len() > CACHE {
-                let from = list.len() - BATCH;
-                lock(&POOL[class].free).extend(list.drain(from..));
+                // The oldest go to the global pool, trimmed.
+                let cold: Vec<Slot> = list.drain(..BATCH).collect();
+                for s in &cold {
+                    trim(*s, class);
+                }
+                lock(&POOL[class].free).extend(cold);
             }
         });
         if cached.is_err() {
+            trim(slot, class);
             lock(&POOL[class].free).push(slot);
         }
     }
@@ -595,16 +604,30 @@ mod tests {
         assert!(guard_hit(s.slot.low + GUARD).is_none());
         let low = s.slot.low;
         drop(s);
-        // Freed stacks come back from this thread's cache first.
+        // Freed stacks come back from this thread's cache first, pages and all.
         let again = GreenStack::new(DEFAULT_STACK_SIZE).unwrap();
         assert_eq!(again.slot.low, low);
-        // The deep pages were released, the top ones kept.
-        let mut v = 0u8;
-        // SAFETY: probing residency of a page of the stack we own.
-        unsafe { libc::mincore((again.slot.low + GUARD) as *mut _, PAGE, &mut v) };
-        assert_eq!(v & 1, 0, "pages below the high-water mark are released");
-        // SAFETY: as above, for the top page.
-        unsafe { libc::mincore((again.top() - PAGE) as *mut _, PAGE, &mut v) };
-        assert_eq!(v & 1, 1, "the top pages stay committed for reuse");
+        let resident = |addr: usize| {
+            let mut v = 0u8;
+            // SAFETY: probing the residency of one page of a stack this test owns.
+            unsafe { libc::mincore(addr as *mut _, PAGE, &mut v) };
+            v & 1 == 1
+        };
+        assert!(
+            resident(again.slot.low + GUARD),
+            "hot reuse keeps the pages"
+        );
+        // Going cold (to the global pool), the deep pages are released, the top kept.
+        let (slot, class) = (again.slot, again.class as usize);
+        std::mem::forget(again);
+        trim(slot, class);
+        assert!(
+            !resident(slot.low + GUARD),
+            "pages below the high-water mark are released"
+        );
+        assert!(
+            resident(slot.low + slot_size(class) - PAGE),
+            "the top pages stay"
+        );
     }
 }
