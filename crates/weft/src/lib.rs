@@ -69,14 +69,21 @@
 //! never takes a worker down.
 
 #![warn(missing_docs)]
-// Under `--cfg loom` only the lock-free state machines are built, with loom's atomics,
-// for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
+// Under `--cfg loom` only the lock-free state machines are built (the park word, the
+// parking lot, `sync::Mutex`, `sync::Semaphore`), with loom's atomics and the stand-ins
+// of `loom.rs`, for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod loom;
 #[cfg(loom)]
-#[path = "park/state.rs"]
-mod park_state;
+mod park {
+    //! Under loom: the parking lot on the stand-ins of `loom::model`.
+    pub(crate) use crate::loom::{park_on, WaitReason};
+    pub mod lot;
+    pub(crate) mod state;
+}
+#[cfg(loom)]
+mod sync;
 
 #[cfg(not(loom))]
 pub mod park;

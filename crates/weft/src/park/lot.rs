@@ -32,28 +32,42 @@
 //! parking lot (that would deadlock on the bucket lock; it cannot cause memory errors).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use super::{park_on, WaitReason};
-use crate::thread::Thread;
+// Under `--cfg loom` these are loom's (and a model clock and thread): see `loom.rs`.
+#[cfg(loom)]
+use crate::loom::{current, Thread};
+use crate::loom::{AtomicBool, AtomicUsize, Instant, Mutex, MutexGuard, Ordering};
+#[cfg(not(loom))]
+use crate::{current, thread::Thread};
 
 /// A waiter that has waited longer than this is reported as due for fairness
 /// ([`UnparkResult::be_fair`]), so primitives hand it the resource directly.
 pub const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
 
+#[cfg(not(loom))]
 const BUCKET_BITS: u32 = 10;
+// Two buckets under loom: every loom mutex costs each execution.
+#[cfg(loom)]
+const BUCKET_BITS: u32 = 1;
 
 /// Microseconds since a process-wide epoch: a primitive that re-parks after losing a
 /// race keeps the stamp of its *first* park in its [`ParkToken`], so its unparkers can
 /// see how long it has really waited ([`overdue`]); `be_fair` only sees the current
 /// park.
+#[cfg(not(loom))]
 pub fn stamp_now() -> usize {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_micros() as usize
+}
+
+/// Under loom: the model clock, which starts at zero in every execution.
+#[cfg(loom)]
+pub fn stamp_now() -> usize {
+    Instant::now().micros()
 }
 
 /// `true` when a waiter whose first park was stamped `first` (by [`stamp_now`], kept
@@ -76,7 +90,7 @@ pub(crate) struct LotCell {
 }
 
 impl LotCell {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LotCell {
             queued: AtomicBool::new(false),
             token: AtomicUsize::new(0),
@@ -138,18 +152,40 @@ struct Bucket {
     queue: Mutex<VecDeque<Waiter>>,
 }
 
-static TABLE: std::sync::OnceLock<Box<[CachePadded<Bucket>]>> = std::sync::OnceLock::new();
+fn new_table() -> Box<[CachePadded<Bucket>]> {
+    (0..1usize << BUCKET_BITS)
+        .map(|_| {
+            CachePadded::new(Bucket {
+                queue: Mutex::new(VecDeque::new()),
+            })
+        })
+        .collect()
+}
+
+#[cfg(not(loom))]
+#[inline]
+fn table() -> &'static [CachePadded<Bucket>] {
+    static TABLE: std::sync::OnceLock<Box<[CachePadded<Bucket>]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(new_table)
+}
+
+// Under loom the table (of loom mutexes) is made afresh for every execution.
+#[cfg(loom)]
+fn table() -> &'static [CachePadded<Bucket>] {
+    ::loom::lazy_static! {
+        static ref TABLE: Box<[CachePadded<Bucket>]> = new_table();
+    }
+    &TABLE
+}
+
+/// Creates this execution's table (see `loom::model::check`).
+#[cfg(loom)]
+pub(crate) fn touch_table() {
+    let _ = table();
+}
 
 fn bucket(key: usize) -> &'static Bucket {
-    let table = TABLE.get_or_init(|| {
-        (0..1usize << BUCKET_BITS)
-            .map(|_| {
-                CachePadded::new(Bucket {
-                    queue: Mutex::new(VecDeque::new()),
-                })
-            })
-            .collect()
-    });
+    let table = table();
     // Fibonacci hashing of the key.
     let h = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BUCKET_BITS);
     &table[h as usize]
@@ -178,7 +214,7 @@ pub fn park(
     timed_out: impl FnOnce(usize, bool),
     deadline: Option<Instant>,
 ) -> ParkResult {
-    let me = crate::current();
+    let me = current();
     let b = bucket(key);
     {
         let mut q = lock(b);
@@ -289,7 +325,7 @@ pub fn unpark_all(key: usize, token: UnparkToken) -> usize {
     unpark_filter(key, |_| FilterOp::Unpark, |_| token)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     //! Also run under Miri (kernel threads only).
     use super::*;

@@ -44,10 +44,11 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{TimedOut, WouldBlock};
+// Under `--cfg loom` these are loom's atomics and a model clock: see `loom.rs`.
+use crate::loom::{AtomicU8, Instant, Ordering};
 use crate::park::lot::{self, FilterOp, ParkResult, ParkToken, UnparkToken};
 use crate::park::WaitReason;
 
@@ -69,6 +70,7 @@ pub(crate) struct SpinWait {
 
 impl SpinWait {
     /// Waits a little; `false` when it is time to park instead.
+    #[cfg(not(loom))]
     #[inline]
     pub(crate) fn spin(&mut self) -> bool {
         self.rounds += 1;
@@ -90,6 +92,15 @@ impl SpinWait {
             std::thread::yield_now();
         }
         true
+    }
+
+    /// Under loom: one round that only re-reads the state, then park. Not a loom
+    /// `yield_now`: loom would not run a yielding thread again until the others
+    /// block or finish, which hides every race between a spinner and the holder.
+    #[cfg(loom)]
+    pub(crate) fn spin(&mut self) -> bool {
+        self.rounds += 1;
+        self.rounds <= 1
     }
 }
 
@@ -144,7 +155,17 @@ unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> Mutex<T> {
     /// A new unlocked mutex.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        Mutex {
+            state: AtomicU8::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new unlocked mutex (not `const` under loom, whose atomics have no `const fn new`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
         Mutex {
             state: AtomicU8::new(0),
             data: UnsafeCell::new(value),
@@ -423,7 +444,7 @@ impl<T> From<T> for Mutex<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     //! Kernel threads only, so these also run under Miri.
     use super::*;
@@ -450,5 +471,170 @@ mod tests {
         }
         assert_eq!(*m.lock(), 3 * per);
         assert!(!m.is_locked());
+    }
+}
+
+/// Loom models of the protocol above, run on this file's code (the lock and unlock
+/// paths, `unlock_fair`) and the real parking lot, on loom's atomics, threads and
+/// bucket mutex (see `loom.rs`). The data is a loom `UnsafeCell`, so loom reports any
+/// two critical sections that are not ordered by the lock (exclusion and visibility);
+/// a lost wake-up shows up as loom's "deadlock: all threads blocked".
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::model::{advance, check};
+    use ::loom::cell::UnsafeCell as LoomUnsafeCell;
+    use ::loom::thread;
+    use std::sync::Arc;
+
+    fn add_one(m: &Mutex<LoomUnsafeCell<usize>>) {
+        let g = m.lock();
+        // SAFETY: the guard is held; loom checks that no other access overlaps.
+        g.with_mut(|p| unsafe { *p += 1 });
+    }
+
+    fn value(m: &Mutex<LoomUnsafeCell<usize>>) -> usize {
+        // SAFETY: the guard is held; loom checks that no other access overlaps.
+        m.lock().with(|p| unsafe { *p })
+    }
+
+    /// Two threads locking once each: exclusion, no lost wake-up, and the byte ends
+    /// at 0 (no `PARKED` left behind).
+    #[test]
+    fn two_lockers() {
+        check(4, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let m2 = m.clone();
+            let t = thread::spawn(move || add_one(&m2));
+            add_one(&m);
+            t.join().unwrap();
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert_eq!(value(&m), 2);
+        });
+    }
+
+    /// Three threads: one parks behind another waiter, so unlocks leave `PARKED` set
+    /// for the waiters still queued.
+    #[test]
+    fn three_lockers() {
+        check(3, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let ts: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = m.clone();
+                    thread::spawn(move || add_one(&m))
+                })
+                .collect();
+            add_one(&m);
+            for t in ts {
+                t.join().unwrap();
+            }
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert_eq!(value(&m), 3);
+        });
+    }
+
+    /// `unlock_fair` hands the lock over to a parked waiter (the byte stays
+    /// `LOCKED`); a third thread trying to barge in never overlaps with it.
+    #[test]
+    fn unlock_fair_hands_over() {
+        check(3, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let m2 = m.clone();
+            let waiter = thread::spawn(move || add_one(&m2));
+            let m3 = m.clone();
+            let barger = thread::spawn(move || {
+                if let Ok(g) = m3.try_lock() {
+                    // SAFETY: the guard is held; loom checks that no other access overlaps.
+                    g.with_mut(|p| unsafe { *p += 1 });
+                    MutexGuard::unlock_fair(g);
+                }
+            });
+            {
+                let g = m.lock();
+                // SAFETY: the guard is held; loom checks that no other access overlaps.
+                g.with_mut(|p| unsafe { *p += 1 });
+                MutexGuard::unlock_fair(g);
+            }
+            waiter.join().unwrap();
+            barger.join().unwrap();
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            let v = value(&m);
+            assert!(v == 2 || v == 3, "{v}");
+        });
+    }
+
+    /// Eventual fairness: the clock moves past the fairness bound while a thread
+    /// waits, so the unlock hands the lock over rather than releasing it.
+    #[test]
+    fn overdue_waiter_is_handed_the_lock() {
+        check(4, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let m2 = m.clone();
+            let t = thread::spawn(move || add_one(&m2));
+            {
+                let g = m.lock();
+                advance(lot::FAIRNESS_BOUND * 2);
+                // SAFETY: the guard is held; loom checks that no other access overlaps.
+                g.with_mut(|p| unsafe { *p += 1 });
+            }
+            t.join().unwrap();
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert_eq!(value(&m), 2);
+        });
+    }
+
+    /// A timed lock whose deadline fires at its first sleep, racing the unlock: it
+    /// either gets the lock or times out, and either way it leaves the queue and
+    /// clears `PARKED` (the next lock is a fast-path one).
+    #[test]
+    fn timeout_races_unlock() {
+        check(4, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let m2 = m.clone();
+            let t = thread::spawn(move || match m2.lock_deadline(Instant::now()) {
+                Ok(g) => {
+                    // SAFETY: the guard is held; loom checks that no other access overlaps.
+                    g.with_mut(|p| unsafe { *p += 1 });
+                    1
+                }
+                Err(TimedOut) => 0,
+            });
+            add_one(&m);
+            let got = t.join().unwrap();
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert_eq!(value(&m), 1 + got);
+        });
+    }
+
+    /// A timed waiter and an untimed one queued together: the time-out must leave
+    /// `PARKED` set for the other waiter, or its wake-up would be lost.
+    ///
+    /// Bound 2, not more: from 3 preemptions loom reports a deadlock that cannot
+    /// happen, its known modification-order bug (tokio-rs/loom#254, #282). The
+    /// timed waiter times out and clears `PARKED`; the other sets it again with a CAS
+    /// (reading `LOCKED`); *then* the unlocker, which found no one queued, stores 0
+    /// under the bucket lock. Loom leaves that store and the CAS unordered, so the
+    /// other waiter's `validate`, run under the same bucket lock after the store,
+    /// reads `LOCKED | PARKED` and sleeps. In the memory model the CAS read `LOCKED`,
+    /// so it precedes the store in the modification order, and a load that happens
+    /// after the store reads 0: `validate` fails and the waiter retries.
+    #[test]
+    fn timeout_leaves_other_waiter_queued() {
+        check(2, || {
+            let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
+            let g = m.lock();
+            let m2 = m.clone();
+            let timed = thread::spawn(move || m2.lock_deadline(Instant::now()).is_ok());
+            let m3 = m.clone();
+            let plain = thread::spawn(move || add_one(&m3));
+            // SAFETY: the guard is held; loom checks that no other access overlaps.
+            g.with_mut(|p| unsafe { *p += 1 });
+            drop(g);
+            let _ = timed.join().unwrap();
+            plain.join().unwrap();
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert_eq!(value(&m), 2);
+        });
     }
 }

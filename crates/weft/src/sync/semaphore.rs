@@ -25,9 +25,10 @@
 //! * **Close** sets `CLOSED` and wakes everyone with a "closed" token.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+// Under `--cfg loom` these are loom's atomics and a model clock: see `loom.rs`.
+use crate::loom::{AtomicUsize, Instant, Ordering};
 use crate::park::lot::{self, FilterOp, ParkResult, ParkToken, UnparkToken};
 use crate::park::WaitReason;
 
@@ -163,6 +164,7 @@ impl Semaphore {
 
     /// A semaphore with `permits` permits (at most [`Self::MAX_PERMITS`]; more are
     /// capped).
+    #[cfg(not(loom))]
     pub const fn new(permits: usize) -> Self {
         let p = if permits > Self::MAX_PERMITS {
             Self::MAX_PERMITS
@@ -171,6 +173,14 @@ impl Semaphore {
         };
         Semaphore {
             state: AtomicUsize::new(p << SHIFT),
+        }
+    }
+
+    /// The same, not `const` under loom (whose atomics have no `const fn new`).
+    #[cfg(loom)]
+    pub fn new(permits: usize) -> Self {
+        Semaphore {
+            state: AtomicUsize::new(permits.min(Self::MAX_PERMITS) << SHIFT),
         }
     }
 
@@ -451,7 +461,7 @@ impl fmt::Debug for Permit<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     //! Kernel threads only, so these also run under Miri.
     use super::*;
@@ -477,5 +487,172 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(sem.available_permits(), 2);
+    }
+}
+
+/// Loom models of the protocol above, run on this file's code and the real parking
+/// lot, on loom's atomics, threads and bucket mutex (see `loom.rs`). Permits in use
+/// are counted around each hold and checked against the total; a lost wake-up shows
+/// up as loom's "deadlock: all threads blocked"; every model ends by checking that the
+/// word is back to its full count with `WAITERS` clear.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::model::check;
+    use ::loom::thread;
+    use std::sync::atomic::AtomicUsize as Count;
+    use std::sync::Arc;
+
+    /// Permits held right now, checked against `total` (a plain counter: loom runs
+    /// one thread at a time, so it is exact).
+    struct Use(Arc<Count>, usize);
+
+    impl Use {
+        fn hold(&self, p: &Permit<'_>) {
+            let now = self.0.fetch_add(p.count(), Ordering::Relaxed) + p.count();
+            assert!(now <= self.1, "{now} permits in use of {}", self.1);
+        }
+        fn put(&self, p: Permit<'_>) {
+            self.0.fetch_sub(p.count(), Ordering::Relaxed);
+            drop(p);
+        }
+    }
+
+    fn full(sem: &Semaphore, permits: usize) {
+        assert_eq!(sem.state.load(Ordering::Relaxed), permits << SHIFT);
+    }
+
+    /// One permit, two threads: a lock built from a semaphore. Permits conserved,
+    /// no lost wake-up.
+    #[test]
+    fn one_permit_two_threads() {
+        check(4, || {
+            let sem = Arc::new(Semaphore::new(1));
+            let used = Arc::new(Count::new(0));
+            let (s2, u2) = (sem.clone(), used.clone());
+            let t = thread::spawn(move || {
+                let u = Use(u2, 1);
+                let p = s2.acquire(1).unwrap();
+                u.hold(&p);
+                u.put(p);
+            });
+            let u = Use(used, 1);
+            let p = sem.acquire(1).unwrap();
+            u.hold(&p);
+            u.put(p);
+            t.join().unwrap();
+            full(&sem, 1);
+        });
+    }
+
+    /// FIFO hand-off of several permits: a request for 2 and one for 1 against one
+    /// permit, plus a release of one more. Whoever queues, the releases hand the
+    /// permits out in order and nobody is left asleep.
+    #[test]
+    fn multi_permit_handoff() {
+        check(3, || {
+            let sem = Arc::new(Semaphore::new(1));
+            let used = Arc::new(Count::new(0));
+            let big = {
+                let (sem, u) = (sem.clone(), Use(used.clone(), 2));
+                thread::spawn(move || {
+                    let p = sem.acquire(2).unwrap();
+                    u.hold(&p);
+                    u.put(p);
+                })
+            };
+            let small = {
+                let (sem, u) = (sem.clone(), Use(used.clone(), 2));
+                thread::spawn(move || {
+                    let p = sem.acquire(1).unwrap();
+                    u.hold(&p);
+                    u.put(p);
+                })
+            };
+            sem.add_permits(1);
+            big.join().unwrap();
+            small.join().unwrap();
+            full(&sem, 2);
+        });
+    }
+
+    /// `close` racing a waiter: the waiter fails with `Closed` (it can never get a
+    /// permit) and is never left asleep.
+    #[test]
+    fn close_wakes_waiter() {
+        check(4, || {
+            let sem = Arc::new(Semaphore::new(0));
+            let s2 = sem.clone();
+            let t = thread::spawn(move || s2.acquire(1).map(|_| ()));
+            sem.close();
+            assert_eq!(t.join().unwrap(), Err(AcquireError::Closed));
+            assert!(sem.is_closed());
+        });
+    }
+
+    /// `close` racing a release and two waiters: each waiter gets the one permit or
+    /// `Closed`, nobody is left asleep, and the permit is neither lost nor doubled.
+    #[test]
+    fn close_races_release_and_waiters() {
+        check(3, || {
+            let sem = Arc::new(Semaphore::new(0));
+            let used = Arc::new(Count::new(0));
+            let ts: Vec<_> = (0..2)
+                .map(|_| {
+                    let (sem, u) = (sem.clone(), Use(used.clone(), 1));
+                    thread::spawn(move || match sem.acquire(1) {
+                        Ok(p) => {
+                            u.hold(&p);
+                            u.put(p);
+                        }
+                        Err(e) => assert_eq!(e, AcquireError::Closed),
+                    })
+                })
+                .collect();
+            sem.add_permits(1);
+            sem.close();
+            for t in ts {
+                t.join().unwrap();
+            }
+            assert!(sem.is_closed());
+            assert_eq!(sem.available_permits(), 1);
+        });
+    }
+
+    /// A timed request whose deadline fires at its first sleep, racing the release
+    /// that would satisfy it: it gets the permit or times out, and the permit is
+    /// never lost either way (nor `WAITERS` left set).
+    #[test]
+    fn timeout_races_release() {
+        check(4, || {
+            let sem = Arc::new(Semaphore::new(0));
+            let s2 = sem.clone();
+            let t = thread::spawn(move || match s2.acquire_deadline(1, Instant::now()) {
+                Ok(p) => drop(p),
+                Err(e) => assert_eq!(e, AcquireTimeoutError::TimedOut),
+            });
+            sem.add_permits(1);
+            t.join().unwrap();
+            full(&sem, 1);
+        });
+    }
+
+    /// A large timed request at the head holds back a small one; when it times out,
+    /// the small one must be let through (the `release(0)` after a time-out).
+    #[test]
+    fn timed_out_head_lets_the_next_through() {
+        check(4, || {
+            let sem = Arc::new(Semaphore::new(1));
+            let s2 = sem.clone();
+            let big = thread::spawn(move || match s2.acquire_deadline(2, Instant::now()) {
+                Ok(_) => panic!("only one permit exists"),
+                Err(e) => assert_eq!(e, AcquireTimeoutError::TimedOut),
+            });
+            let s3 = sem.clone();
+            let small = thread::spawn(move || drop(s3.acquire(1).unwrap()));
+            big.join().unwrap();
+            small.join().unwrap();
+            full(&sem, 1);
+        });
     }
 }
