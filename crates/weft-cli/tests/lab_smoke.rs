@@ -150,6 +150,146 @@ fn threads_section_reports_positive_figures_as_json() {
     }
 }
 
+/// The one section of a `--json` run of `section` on the test profile, after the checks every
+/// section passes: every row as wide as its table, and no failed probe.
+fn run_section(section: &str) -> Value {
+    let out = weft(&[
+        "--profile",
+        "test",
+        "--no-report",
+        "--json",
+        "--section",
+        section,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "weft failed: {stderr}");
+    let mut doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["format"], "weft-lab/1");
+    let sections = doc["sections"]
+        .as_array_mut()
+        .expect("sections is an array");
+    assert_eq!(sections.len(), 1);
+    let s = sections.remove(0);
+    assert_eq!(s["name"], section);
+    assert!(!s["claim"].as_str().unwrap_or("").is_empty());
+    for t in s["tables"].as_array().expect("tables") {
+        let width = t["columns"].as_array().expect("columns").len();
+        for row in rows(t) {
+            assert_eq!(
+                row.as_array().map(Vec::len),
+                Some(width),
+                "row {row} of {}",
+                t["id"]
+            );
+        }
+    }
+    let failures: Vec<&Value> = s["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter(|n| n["kind"] == "failure")
+        .collect();
+    assert!(failures.is_empty(), "failed probes: {failures:?}");
+    s
+}
+
+#[test]
+fn locks_section_reports_positive_figures_as_json() {
+    let s = run_section("locks");
+
+    let mutexes = table(&s, "mutexes");
+    for label in [
+        "weft::sync::Mutex",
+        "weft::sync::SpinLock",
+        "weft::sync::TicketLock",
+        "std::sync::Mutex",
+        "parking_lot::Mutex",
+        "spin::mutex::SpinMutex",
+        "spin::mutex::TicketMutex",
+        "tokio::sync::Mutex",
+    ] {
+        for key in [
+            "uncontended_ns",
+            "one_lock_ns",
+            "one_lock_worst_wait",
+            "light_ns",
+            "light_worst_wait",
+        ] {
+            positive(mutexes, label, key);
+        }
+    }
+
+    let peers = table(&s, "peers");
+    positive(peers, "weft::sync::Mutex", "measured_ns");
+    positive(peers, "parking_lot::Mutex", "measured_ns");
+    positive(peers, "Go sync.Mutex", "quoted_ns");
+
+    let green = table(&s, "green_threads");
+    for label in [
+        "weft::sync::Mutex",
+        "parking_lot::Mutex",
+        "tokio::sync::Mutex",
+    ] {
+        positive(green, label, "ns_per_pair");
+        positive(green, label, "worst_wait");
+        positive(green, label, "vs_tokio");
+    }
+
+    let rwlocks = table(&s, "rwlocks");
+    for label in [
+        "weft::sync::RwLock",
+        "std::sync::RwLock",
+        "parking_lot::RwLock",
+        "spin::RwLock",
+        "tokio::sync::RwLock",
+    ] {
+        positive(rwlocks, label, "uncontended_read_ns");
+        positive(rwlocks, label, "read_mostly_ns");
+        positive(rwlocks, label, "read_mostly_worst_wait");
+    }
+
+    let semaphores = table(&s, "semaphores");
+    for label in ["weft::sync::Semaphore", "tokio::sync::Semaphore"] {
+        positive(semaphores, label, "uncontended_ns");
+        positive(semaphores, label, "ns_per_item");
+    }
+
+    // The hazard: every cell is a wall time or says how far a capped run got.
+    let hazard = table(&s, "oversubscribed");
+    let walls: Vec<usize> = hazard["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["key"].as_str().is_some_and(|k| k.starts_with("wall_")))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(walls.len(), 3, "three thread counts");
+    assert_eq!(rows(hazard).len(), 6);
+    for row in rows(hazard) {
+        for &i in &walls {
+            let cell = &row[i];
+            assert!(
+                cell.as_f64().is_some_and(|v| v > 0.0)
+                    || cell.as_str().is_some_and(|t| t.starts_with("> ")),
+                "{row}"
+            );
+        }
+    }
+
+    let charts = s["charts"].as_array().expect("charts");
+    assert_eq!(charts.len(), 5);
+    for chart in charts {
+        let points: usize = chart["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|s| s["points"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert!(points > 0, "chart {} has no points", chart["id"]);
+    }
+}
+
 #[test]
 fn unknown_section_is_a_usage_error() {
     let out = weft(&["--section", "nope", "--no-report"]);

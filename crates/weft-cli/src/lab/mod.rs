@@ -6,7 +6,8 @@
 //! section, and writes the whole [`Report`](report::Report) as `report.json` and as a
 //! self-contained `report.html` (inline CSS and SVG charts, no external resources).
 //!
-//! Sections (one module each): [`threads`]. Later issues add locks, STM, CSP, actors and CCS.
+//! Sections (one module each): [`threads`], [`locks`]. Later issues add STM, CSP, actors and
+//! CCS.
 //!
 //! Measuring rules: every printed figure is measured in the run, except figures labelled as
 //! quoted (the survey's own, and peers' figures quoted in the issue). Large probes run in a
@@ -14,6 +15,7 @@
 //! row or a note saying so. Times are medians of repeats; the machine is small and shared.
 
 pub mod child;
+pub mod locks;
 pub mod machine;
 pub mod procfs;
 pub mod progress;
@@ -77,7 +79,7 @@ pub trait Section: fmt::Debug + Send + Sync {
 
 /// Every section, in the survey's order.
 pub fn all_sections() -> Vec<Box<dyn Section>> {
-    vec![Box::new(threads::Threads)]
+    vec![Box::new(threads::Threads), Box::new(locks::Locks)]
 }
 
 /// The `--section` value parser: the names of the sections, with their titles as help.

@@ -45,7 +45,8 @@ use crate::loom::{AtomicBool, AtomicUsize, Instant, Mutex, MutexGuard, Ordering}
 use crate::{current, thread::Thread};
 
 /// A waiter that has waited longer than this is reported as due for fairness
-/// ([`UnparkResult::be_fair`]), so primitives hand it the resource directly.
+/// ([`UnparkResult::overdue`]), and primitives hand it the resource directly when the
+/// bucket's fairness timer also says so ([`UnparkResult::be_fair`]).
 pub const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
 
 #[cfg(not(loom))]
@@ -56,8 +57,8 @@ const BUCKET_BITS: u32 = 1;
 
 /// Microseconds since a process-wide epoch: a primitive that re-parks after losing a
 /// race keeps the stamp of its *first* park in its [`ParkToken`], so its unparkers can
-/// see how long it has really waited ([`overdue`]); `be_fair` only sees the current
-/// park.
+/// see how long it has really waited ([`overdue`]); [`UnparkResult::overdue`] only
+/// sees the current park.
 #[cfg(not(loom))]
 pub fn stamp_now() -> usize {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -126,8 +127,15 @@ pub struct UnparkResult {
     pub unparked_threads: usize,
     /// Whether threads remain queued on the key.
     pub have_more_threads: bool,
-    /// Whether a thread being woken has waited longer than [`FAIRNESS_BOUND`].
+    /// Whether it is time to be fair: the bucket's fairness timer (a random 0–1 ms,
+    /// half a millisecond on average) has run out. A primitive that hands its resource
+    /// over only when this is set *and* the woken thread is overdue keeps hand-overs
+    /// (each costs a wake-up the new owner must wait for) at a bounded rate, instead of
+    /// falling into a convoy of hand-overs once every waiter is overdue.
     pub be_fair: bool,
+    /// Whether a thread being woken has waited longer than [`FAIRNESS_BOUND`] since it
+    /// last queued (see [`stamp_now`] for the wait since its *first* park).
+    pub overdue: bool,
 }
 
 /// What an [`unpark_filter`] does with one waiter.
@@ -148,15 +156,59 @@ struct Waiter {
     since: Instant,
 }
 
+/// A bucket's queue and its fairness timer.
+struct Queue {
+    waiters: VecDeque<Waiter>,
+    /// When unparkers may next be told to be fair (see [`UnparkResult::be_fair`]).
+    fair_at: Instant,
+    /// xorshift state for the timer's jitter.
+    seed: u32,
+}
+
+impl std::ops::Deref for Queue {
+    type Target = VecDeque<Waiter>;
+    fn deref(&self) -> &VecDeque<Waiter> {
+        &self.waiters
+    }
+}
+
+impl std::ops::DerefMut for Queue {
+    fn deref_mut(&mut self) -> &mut VecDeque<Waiter> {
+        &mut self.waiters
+    }
+}
+
+impl Queue {
+    /// Whether it is time to be fair; if so, sets the next time, a random 0–2 bounds
+    /// ahead (half a millisecond on average, as parking_lot does), so hand-overs, which
+    /// cost a wake-up each, come at a bounded rate instead of on every release.
+    fn fair_due(&mut self, now: Instant) -> bool {
+        if now < self.fair_at {
+            return false;
+        }
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 17;
+        self.seed ^= self.seed << 5;
+        let jitter = FAIRNESS_BOUND.as_nanos() as u64 * 2 * u64::from(self.seed % 1024) / 1024;
+        self.fair_at = now.checked_add(Duration::from_nanos(jitter)).unwrap_or(now);
+        true
+    }
+}
+
 struct Bucket {
-    queue: Mutex<VecDeque<Waiter>>,
+    queue: Mutex<Queue>,
 }
 
 fn new_table() -> Box<[CachePadded<Bucket>]> {
+    let now = Instant::now();
     (0..1usize << BUCKET_BITS)
-        .map(|_| {
+        .map(|i| {
             CachePadded::new(Bucket {
-                queue: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue {
+                    waiters: VecDeque::new(),
+                    fair_at: now,
+                    seed: 0x9E37_79B9 ^ (i as u32).wrapping_mul(0x85EB_CA6B) | 1,
+                }),
             })
         })
         .collect()
@@ -191,7 +243,7 @@ fn bucket(key: usize) -> &'static Bucket {
     &table[h as usize]
 }
 
-fn lock(b: &Bucket) -> MutexGuard<'_, VecDeque<Waiter>> {
+fn lock(b: &Bucket) -> MutexGuard<'_, Queue> {
     // Callbacks cannot poison a bucket in a way that matters: the queue is consistent
     // between operations.
     b.queue.lock().unwrap_or_else(|e| e.into_inner())
@@ -269,7 +321,7 @@ pub fn unpark_filter(
     let mut woken = Vec::new();
     let mut q = lock(b);
     let now = Instant::now();
-    let mut be_fair = false;
+    let mut overdue = false;
     let mut i = 0;
     while i < q.len() {
         if q[i].key != key {
@@ -279,17 +331,19 @@ pub fn unpark_filter(
         match filter(q[i].token) {
             FilterOp::Unpark => {
                 let w = q.remove(i).expect("index in range");
-                be_fair |= now.duration_since(w.since) > FAIRNESS_BOUND;
+                overdue |= now.duration_since(w.since) > FAIRNESS_BOUND;
                 woken.push(w.thread);
             }
             FilterOp::Skip => i += 1,
             FilterOp::Stop => break,
         }
     }
+    let be_fair = !woken.is_empty() && q.fair_due(now);
     let result = UnparkResult {
         unparked_threads: woken.len(),
         have_more_threads: q.iter().any(|w| w.key == key),
         be_fair,
+        overdue,
     };
     let token = callback(result);
     for t in &woken {

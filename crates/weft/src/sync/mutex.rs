@@ -19,11 +19,15 @@
 //!   Otherwise the parking lot wakes the first waiter in FIFO order and, with its bucket
 //!   locked, sets the byte to `PARKED` (more waiters) or `0`. The woken thread then
 //!   competes for the lock with newcomers (throughput first), except:
-//! * **Eventual fairness**: if the woken waiter has waited longer than
-//!   [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) (0.5 ms), or the unlock is
+//! * **Eventual fairness**: if the woken waiter first parked longer ago than
+//!   [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) (0.5 ms) and the parking
+//!   lot's fairness timer has run out (every 0.5 ms on average), or the unlock is
 //!   [`MutexGuard::unlock_fair`], the lock is *handed over*: the byte stays `LOCKED`
-//!   and the waiter returns owning it, so no newcomer can overtake it. No waiter is
-//!   overtaken for longer than the bound plus the time to wake it.
+//!   and the waiter returns owning it, so no newcomer can overtake it. The timer keeps
+//!   hand-overs (each costs a wake-up the new owner must wait for) to about two per
+//!   millisecond, so a crowd of overdue waiters does not turn the lock into a convoy;
+//!   the head of the queue is served within about a millisecond, and a waiter behind
+//!   `k` others within about `k` such periods at worst.
 //!
 //! # No poisoning
 //!
@@ -356,7 +360,7 @@ impl<T: ?Sized> Mutex<T> {
             FilterOp::Unpark
         };
         lot::unpark_filter(self.key(), filter, |r| {
-            if r.unparked_threads != 0 && (force_fair || overdue.get() || r.be_fair) {
+            if r.unparked_threads != 0 && (force_fair || (r.be_fair && overdue.get())) {
                 // Hand the lock over: it stays LOCKED for the woken thread.
                 if !r.have_more_threads {
                     self.state.store(LOCKED, Ordering::Relaxed);

@@ -50,11 +50,12 @@
 //! # Fairness
 //!
 //! Woken threads normally compete with newcomers for the lock (throughput first). But
-//! when the parking lot reports that a woken thread waited longer than
-//! [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND)
-//! ([`UnparkResult::be_fair`](crate::park::lot::UnparkResult)), *or* when one of them
-//! first parked for this acquisition longer ago than that bound, the walk *hands the
-//! lock over*: it adds the woken threads' shares (readers, `UPGRADABLE`, `WRITER`) to
+//! when one of them first parked for this acquisition longer ago than
+//! [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) *and* the parking lot's
+//! fairness timer says it is time to be fair
+//! ([`UnparkResult::be_fair`](crate::park::lot::UnparkResult), half a millisecond apart
+//! on average, so hand-overs come at a bounded rate rather than as a convoy), the walk
+//! *hands the lock over*: it adds the woken threads' shares (readers, `UPGRADABLE`, `WRITER`) to
 //! the state itself and tells them so, and they return owning it; a writer handed
 //! `WRITER` while readers are inside then drains them as above. The second test exists
 //! because a thread that is woken, loses the race and parks again is queued afresh,
@@ -801,7 +802,7 @@ impl<T: ?Sized> RwLock<T> {
         };
         let callback = |r: UnparkResult| {
             let fair = r.unparked_threads != 0
-                && (force_fair || r.be_fair || overdue_waiter.get())
+                && (force_fair || (r.be_fair && overdue_waiter.get()))
                 && handover_allowed();
             let handed = if fair { shares.get() } else { 0 };
             let mut s = self.state.load(Ordering::Relaxed);
