@@ -266,6 +266,54 @@ pub fn park(
     timed_out: impl FnOnce(usize, bool),
     deadline: Option<Instant>,
 ) -> ParkResult {
+    park_at(
+        false,
+        key,
+        reason,
+        token,
+        validate,
+        before_sleep,
+        timed_out,
+        deadline,
+    )
+}
+
+/// Like [`park`], but queues the thread *first* among the waiters of `key`: for a
+/// thread that was woken, lost the race for the resource to a newcomer, and parks
+/// again. Queued at the back it would wait behind everyone who came after it; at the
+/// front it keeps (about) the place it had.
+pub fn repark(
+    key: usize,
+    reason: &'static WaitReason,
+    token: ParkToken,
+    validate: impl FnOnce() -> bool,
+    before_sleep: impl FnOnce(),
+    timed_out: impl FnOnce(usize, bool),
+    deadline: Option<Instant>,
+) -> ParkResult {
+    park_at(
+        true,
+        key,
+        reason,
+        token,
+        validate,
+        before_sleep,
+        timed_out,
+        deadline,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn park_at(
+    front: bool,
+    key: usize,
+    reason: &'static WaitReason,
+    token: ParkToken,
+    validate: impl FnOnce() -> bool,
+    before_sleep: impl FnOnce(),
+    timed_out: impl FnOnce(usize, bool),
+    deadline: Option<Instant>,
+) -> ParkResult {
     let me = current();
     let b = bucket(key);
     {
@@ -274,12 +322,19 @@ pub fn park(
             return ParkResult::Invalid;
         }
         me.inner.lot.queued.store(true, Ordering::Relaxed);
-        q.push_back(Waiter {
+        let w = Waiter {
             key,
             thread: me.clone(),
             token,
             since: Instant::now(),
-        });
+        };
+        if front {
+            // Before the first waiter of this key (other keys' order is irrelevant).
+            let at = q.iter().position(|x| x.key == key).unwrap_or(q.len());
+            q.insert(at, w);
+        } else {
+            q.push_back(w);
+        }
     }
     before_sleep();
     let cell = &me.inner.lot;

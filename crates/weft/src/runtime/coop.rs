@@ -4,8 +4,10 @@
 //! spawns in a loop cannot monopolise its worker while others wait, spawning spends one
 //! unit from a per-worker budget, and the thread yields when the budget runs out (as
 //! tokio does with 128 operations and Erlang with 4 000 reductions); primitives of
-//! your own can call [`spend`] too. Every switch refills the budget. Taking a free
-//! lock does not spend (it would cost every uncontended lock a thread-local access). Code that computes without calling the runtime is not
+//! your own can call [`spend`] too. Every switch refills the budget. Taking a
+//! [`Mutex`](crate::sync::Mutex) spends one unit *before* it tries the lock (never
+//! while holding it), so a green thread that takes a free lock in a loop still lets
+//! the other green threads of its worker run. Code that computes without calling the runtime is not
 //! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
 //! thread), which is the cooperative contract.
 
@@ -34,10 +36,16 @@ pub fn spend() {
         v == 0
     });
     if out {
-        reset_budget();
-        if let Some(me) = super::worker::current_green_inner() {
-            // SAFETY: `me` is the running green thread's control block (from CURRENT).
-            super::worker::yield_green(unsafe { &*me });
-        }
+        exhausted();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn exhausted() {
+    reset_budget();
+    if let Some(me) = super::worker::current_green_inner() {
+        // SAFETY: `me` is the running green thread's control block (from CURRENT).
+        super::worker::yield_green(unsafe { &*me });
     }
 }

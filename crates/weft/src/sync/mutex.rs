@@ -186,6 +186,9 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the lock, waiting as long as it takes.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        // Share the worker: yield first if this green thread's budget is spent.
+        #[cfg(not(loom))]
+        crate::runtime::coop::spend();
         if self
             .state
             .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -307,8 +310,14 @@ impl<T: ?Sized> Mutex<T> {
                     continue;
                 }
             }
+            // A thread that was woken and lost the race parks again at the front.
+            let park = if first_park.is_some() {
+                lot::repark
+            } else {
+                lot::park
+            };
             let stamp = *first_park.get_or_insert_with(lot::stamp_now);
-            let r = lot::park(
+            let r = park(
                 self.key(),
                 &MUTEX,
                 ParkToken(stamp),

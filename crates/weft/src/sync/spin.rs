@@ -225,8 +225,9 @@ impl<T: ?Sized> TicketLock<T> {
                 break;
             }
             // Back off in proportion to how many are ahead.
+            // Next in line polls with a single hint, so the hand-over is seen at once.
             let ahead = ticket.wrapping_sub(serving);
-            let mut rounds = (ahead * 8).min(MAX_SPIN);
+            let mut rounds = (ahead.saturating_sub(1).saturating_mul(8)).clamp(1, MAX_SPIN);
             relax(&mut rounds);
         }
         TicketLockGuard {
