@@ -2,12 +2,13 @@
 //!
 //! # Algorithm
 //!
-//! The lock is one byte with two bits:
+//! The lock is one byte with three bits:
 //!
 //! | bit      | meaning                                                            |
 //! |----------|--------------------------------------------------------------------|
 //! | `LOCKED` | someone holds the lock                                             |
 //! | `PARKED` | threads may be queued for it in the parking lot (keyed by address) |
+//! | `WOKEN`  | a waiter was woken and has not tried the lock yet (as in Go's mutex) |
 //!
 //! * **Lock**: one `compare_exchange` from `0` to `LOCKED` when free. Otherwise wait a
 //!   little first (a kernel thread spins with a growing number of spin hints, then
@@ -16,9 +17,11 @@
 //!   re-checks under its bucket lock that the byte still reads `LOCKED | PARKED`
 //!   (so an unlock in between is never missed).
 //! * **Unlock**: one `compare_exchange` from `LOCKED` to `0` when nobody parked.
-//!   Otherwise the parking lot wakes the first waiter in FIFO order and, with its bucket
-//!   locked, sets the byte to `PARKED` (more waiters) or `0`. The woken thread then
-//!   competes for the lock with newcomers (throughput first), except:
+//!   Otherwise, unless a woken waiter is still on its way (`WOKEN`: then the unlock
+//!   just releases), the parking lot wakes the first waiter in FIFO order and, with its
+//!   bucket locked, sets the byte to `WOKEN` plus `PARKED` if more wait. The woken
+//!   thread clears `WOKEN` and competes for the lock with newcomers (throughput
+//!   first); if it loses, it parks again at the front of the queue. Except:
 //! * **Eventual fairness**: if the woken waiter first parked longer ago than
 //!   [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) (0.5 ms) and the parking
 //!   lot's fairness timer has run out (every 0.5 ms on average), or the unlock is
@@ -58,6 +61,8 @@ use crate::park::WaitReason;
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;
+/// A waiter has been woken and has not yet tried the lock again.
+const WOKEN: u8 = 4;
 
 /// An unpark token meaning "the lock was handed to you".
 const HANDOFF: UnparkToken = UnparkToken(1);
@@ -321,7 +326,10 @@ impl<T: ?Sized> Mutex<T> {
                 self.key(),
                 &MUTEX,
                 ParkToken(stamp),
-                || self.state.load(Ordering::Relaxed) == LOCKED | PARKED,
+                || {
+                    let s = self.state.load(Ordering::Relaxed);
+                    s & LOCKED != 0 && s & PARKED != 0
+                },
                 || {},
                 |_, was_last| {
                     if was_last {
@@ -333,6 +341,10 @@ impl<T: ?Sized> Mutex<T> {
             match r {
                 // The unlocker kept LOCKED set for us.
                 ParkResult::Unparked(HANDOFF) => return true,
+                // Woken: we are the one woken waiter; let unlockers wake another again.
+                ParkResult::Unparked(_) => {
+                    self.state.fetch_and(!WOKEN, Ordering::Relaxed);
+                }
                 ParkResult::TimedOut if deadline.is_some() => return false,
                 _ => {}
             }
@@ -355,6 +367,23 @@ impl<T: ?Sized> Mutex<T> {
 
     #[cold]
     fn unlock_slow(&self, force_fair: bool) {
+        // Nobody to wake, or a woken waiter is already on its way (it will see the lock
+        // free, or park again): just release. One woken waiter at a time keeps
+        // releases from waking threads that would only lose the race to a newcomer.
+        if !force_fair {
+            let mut s = self.state.load(Ordering::Relaxed);
+            while s & PARKED == 0 || s & WOKEN != 0 {
+                match self.state.compare_exchange_weak(
+                    s,
+                    s & !LOCKED,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => s = now,
+                }
+            }
+        }
         // Wake the first waiter; it is due a hand-over if it first parked (its token's
         // stamp) longer than the fairness bound ago, even if it re-parked since.
         let mut taken = false;
@@ -369,15 +398,23 @@ impl<T: ?Sized> Mutex<T> {
             FilterOp::Unpark
         };
         lot::unpark_filter(self.key(), filter, |r| {
+            // Read-modify-writes: a woken thread may clear WOKEN at any moment.
+            let parked = if r.have_more_threads { PARKED } else { 0 };
             if r.unparked_threads != 0 && (force_fair || (r.be_fair && overdue.get())) {
                 // Hand the lock over: it stays LOCKED for the woken thread.
-                if !r.have_more_threads {
-                    self.state.store(LOCKED, Ordering::Relaxed);
-                }
+                let _ = self
+                    .state
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
+                        Some(LOCKED | parked | (cur & WOKEN))
+                    });
                 return HANDOFF;
             }
-            let next = if r.have_more_threads { PARKED } else { 0 };
-            self.state.store(next, Ordering::Release);
+            let woken = if r.unparked_threads != 0 { WOKEN } else { 0 };
+            let _ = self
+                .state
+                .fetch_update(Ordering::Release, Ordering::Relaxed, |cur| {
+                    Some(parked | woken | (cur & WOKEN))
+                });
             NORMAL
         });
     }
