@@ -152,13 +152,11 @@ impl<'scope> Scope<'scope, '_> {
                 data.owner.unpark();
             }
         });
-        // SAFETY: only the lifetime is changed. Everything `main` borrows outlives
-        // 'scope, and `scope()` does not return (nor unwind) before `running` is back
-        // to zero, which this closure signals only after `f`, its captures and its
-        // packet reference are gone; the result left in the packet is reachable only
-        // through a `ScopedJoinHandle<'scope, T>` or dropped by the last packet owner,
-        // which is this closure or a handle bounded by 'scope. If spawning fails, the
-        // box is dropped right here, within 'scope.
+        // Only the lifetime is changed. Everything `main` borrows outlives 'scope, and
+        // `scope()` does not return (nor unwind) before `running` is back to zero, which
+        // this closure signals only after `f`, its captures and its packet reference are
+        // gone; the packet's result is reachable only through a handle bounded by 'scope.
+        // SAFETY: as above; if spawning fails, the box is dropped here, within 'scope.
         let main: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(main) };
         match builder.launch(&shared, main) {
             Ok(thread) => Ok(ScopedJoinHandle {

@@ -37,12 +37,12 @@ pub(crate) struct Packet<T> {
     joiner: UnsafeCell<Option<Thread>>,
 }
 
-// SAFETY: the cells are accessed under the state protocol above: `result` is written
-// only by the green thread before it publishes `DONE` (release) and read only by the
-// joiner after it observed `DONE` (acquire); `joiner` is written only by the joiner
-// before it publishes `WAITING` and read only by the thread after it observed
-// `WAITING`. So no cell is ever accessed by two threads without a happens-before edge.
-// `T: Send` is required because the result moves from the green thread to the joiner.
+// The cells follow the state protocol above: `result` is written only by the green
+// thread before it publishes `DONE` (release) and read only by the joiner after it
+// observed `DONE` (acquire); `joiner` is written only by the joiner before it publishes
+// `WAITING` and read only by the thread after it observed `WAITING`.
+// SAFETY: so no cell is accessed by two threads without a happens-before edge; `T: Send`
+// because the result moves from the green thread to the joiner.
 unsafe impl<T: Send> Sync for Packet<T> {}
 // SAFETY: as above; the packet only moves `T` values between threads.
 unsafe impl<T: Send> Send for Packet<T> {}

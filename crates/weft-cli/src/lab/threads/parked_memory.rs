@@ -379,14 +379,14 @@ fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
 fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
     may::config().set_workers(crate::lab::machine::cpus());
     let spawn = |shared: Arc<Shared>| {
-        // SAFETY: may's spawn is unsafe for two reasons, neither of which applies here:
+        // may's spawn is unsafe for two reasons, neither of which applies here:
         // 1. a coroutine may move between may's worker threads, so code that caches a
         //    thread-local address across a switch could read another thread's value: this
         //    closure touches no thread-local storage of its own (only the `Arc`'d atomics and
         //    may's own park, which may implements for coroutines);
-        // 2. a coroutine's stack is small and overflowing it is not reliably reported: this
-        //    closure has no recursion and a few words of locals, far below may's default
-        //    stack size.
+        // 2. a coroutine's stack is small and overflowing it is not reliably reported.
+        // SAFETY: (1) as above; (2) this closure has no recursion and a few words of
+        // locals, far below may's default stack size.
         unsafe {
             may::coroutine::Builder::new().spawn(move || {
                 shared.parked.fetch_add(1, Ordering::Release);
