@@ -462,3 +462,38 @@ fn an_earlier_timer_never_fires_into_a_later_untimed_park() {
         "woken after {waited:?}"
     );
 }
+
+#[test]
+fn timers_of_parks_that_ended_early_do_not_pile_up() {
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let rounds = 20_000;
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = done.clone();
+    let sleeper = rt.spawn(move || {
+        let mut n = 0;
+        while !d2.load(Ordering::Acquire) {
+            // A long timeout, always ended early by the waker below.
+            let _ = park_timeout(Duration::from_secs(3600));
+            n += 1;
+        }
+        n
+    });
+    let target = sleeper.thread().clone();
+    let waker = rt.spawn(move || {
+        for _ in 0..rounds {
+            target.unpark();
+            weft::yield_now();
+        }
+    });
+    waker.join().unwrap();
+    // Thousands of hour-long timers were set and abandoned; the heap holds few.
+    let pending = rt.pending_timers();
+    done.store(true, Ordering::Release);
+    sleeper.thread().unpark();
+    let parks = sleeper.join().unwrap();
+    assert!(parks > 1_000, "only {parks} parks");
+    assert!(
+        pending <= 2_100,
+        "{pending} timers pending after {parks} early wake-ups"
+    );
+}

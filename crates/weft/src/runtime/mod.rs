@@ -260,6 +260,17 @@ impl Runtime {
         }
     }
 
+    /// Entries in the workers' timer heaps (a snapshot, for diagnostics): sleeps and
+    /// timed parks, including some of parks that already ended, which are swept out as
+    /// the heaps grow.
+    pub fn pending_timers(&self) -> usize {
+        self.shared
+            .workers
+            .iter()
+            .map(|w| w.timers.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -274,6 +285,7 @@ impl fmt::Debug for Runtime {
                 "live_green_threads",
                 &self.shared.live.load(Ordering::Relaxed),
             )
+            .field("pending_timers", &self.pending_timers())
             .finish()
     }
 }

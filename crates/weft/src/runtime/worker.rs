@@ -54,6 +54,9 @@ use super::{deadlock, Shared};
 use crate::park::{futex, Unparked, WaitReason};
 use crate::thread::{Thread, ThreadInner};
 
+/// The smallest heap size at which stale timers are swept.
+const SWEEP_MIN: usize = 1024;
+
 /// Rounds of looking for work with spin hints before an idle worker gives up its CPU.
 const SPIN_ROUNDS: u32 = 256;
 
@@ -173,6 +176,8 @@ struct Worker<'a> {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Heap size at which stale timers (of parks that ended early) are swept out.
+    sweep_at: usize,
     park_seq: u64,
     tick: u32,
     /// The last green thread yielded: ready threads that have not started yet go
@@ -195,6 +200,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
         slots: Vec::new(),
         free: Vec::new(),
         timers: BinaryHeap::new(),
+        sweep_at: SWEEP_MIN,
         park_seq: 0,
         tick: 61,
         yielded: false,
@@ -287,6 +293,19 @@ impl Worker<'_> {
         }
         self.me().timers.store(self.timers.len(), Ordering::Relaxed);
         any
+    }
+
+    /// Drops the timers of parks that already ended (unparked before their deadline).
+    /// Timers are deleted lazily, so a program that parks with long timeouts and is
+    /// woken early would otherwise grow the heap until the deadlines pass; sweeping
+    /// when the heap doubles keeps it within twice the live timers, at amortised O(1).
+    #[cold]
+    fn sweep_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|Reverse((_, seq, i))| {
+            matches!(slots.get(*i as usize), Some(Some(s)) if s.park_seq == *seq && s.thread.inner.park.is_parked())
+        });
+        self.sweep_at = (self.timers.len() * 2).max(SWEEP_MIN);
     }
 
     fn find_fresh(&self) -> Option<Fresh> {
@@ -435,6 +454,9 @@ impl Worker<'_> {
                     self.park_seq += 1;
                     slot.park_seq = self.park_seq;
                     self.timers.push(Reverse((at, self.park_seq, i)));
+                    if self.timers.len() >= self.sweep_at {
+                        self.sweep_timers();
+                    }
                     self.me().timers.store(self.timers.len(), Ordering::Relaxed);
                 } else {
                     // No timer of an earlier park may fire into this one (timer
