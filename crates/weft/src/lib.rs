@@ -70,7 +70,7 @@
 
 #![warn(missing_docs)]
 // Under `--cfg loom` only the lock-free state machines are built (the park word, the
-// parking lot, `sync::Mutex`, `sync::Semaphore`), with loom's atomics and the stand-ins
+// parking lot, `sync::Mutex`, `sync::Semaphore`, `sync::RwLock`), with loom's atomics and the stand-ins
 // of `loom.rs`, for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 

@@ -3,7 +3,7 @@
 //!
 //! Outside loom everything here is a plain re-export of `std` (no wrapper, no
 //! indirection). Under `--cfg loom` the crate builds only the parking lot
-//! (`park/lot.rs`), `sync::Mutex` and `sync::Semaphore` (plus `park/state.rs`), the
+//! (`park/lot.rs`), `sync::Mutex`, `sync::Semaphore` and `sync::RwLock` (plus `park/state.rs`), the
 //! production code unchanged, on top of the stand-ins in [`model`]: loom's atomics and
 //! mutex, a thread handle whose park and unpark are loom's, and a model clock.
 #![allow(unused_imports)]

@@ -12,7 +12,6 @@ pub mod barrier;
 pub mod condvar;
 mod error;
 pub mod mutex;
-#[cfg(not(loom))]
 pub mod rwlock;
 pub mod semaphore;
 #[cfg(not(loom))]
@@ -24,7 +23,6 @@ pub use barrier::{Barrier, BarrierWaitResult, WaitGroup};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use error::{TimedOut, WouldBlock};
 pub use mutex::{Mutex, MutexGuard};
-#[cfg(not(loom))]
 pub use rwlock::*;
 pub use semaphore::{AcquireError, AcquireTimeoutError, Permit, Semaphore, TryAcquireError};
 #[cfg(not(loom))]

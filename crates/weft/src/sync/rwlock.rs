@@ -121,11 +121,12 @@ use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::mutex::SpinWait;
 use super::{TimedOut, WouldBlock};
+// Under `--cfg loom` these are loom's atomics and a model clock: see `loom.rs`.
+use crate::loom::{AtomicUsize, Instant, Ordering};
 use crate::park::lot::{self, FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use crate::park::WaitReason;
 
@@ -313,7 +314,17 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockUpgradableReadGuard<'_, T> {}
 
 impl<T> RwLock<T> {
     /// A new unlocked lock.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        RwLock {
+            state: AtomicUsize::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new unlocked lock (not `const` under loom, whose atomics have no `const fn new`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
         RwLock {
             state: AtomicUsize::new(0),
             data: UnsafeCell::new(value),
@@ -1094,7 +1105,7 @@ impl<T> From<T> for RwLock<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     //! The lock algorithm with kernel threads only; these also run under Miri
     //! (`MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p weft --lib rwlock`).
@@ -1299,5 +1310,143 @@ mod tests {
             }
         }
         panic!("never got the upgradable read share before the woken writer");
+    }
+}
+
+/// Loom models (`RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`): the real
+/// lock (fast and slow paths, drains, upgrades, timed writes) and the real parking
+/// lot, on loom's atomics, threads and bucket mutex (see `loom.rs`). The data is a
+/// loom `UnsafeCell`, so loom reports any access a guard fails to exclude; a lost
+/// wake-up shows up as loom's "deadlock: all threads blocked". Each model ends with
+/// the state word back at 0 (no `QUEUED` or `DRAINING` left behind).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::model::check;
+    use ::loom::cell::UnsafeCell as LoomUnsafeCell;
+    use ::loom::thread;
+    use std::sync::Arc;
+
+    type Pair = RwLock<LoomUnsafeCell<(usize, usize)>>;
+
+    // A loom `UnsafeCell` is `!Sync`, so the lock is too; loom threads share it
+    // anyway (they run on one kernel thread, and loom's `spawn` asks for no `Send`).
+    #[allow(clippy::arc_with_non_send_sync)]
+    fn new_pair() -> Arc<Pair> {
+        Arc::new(RwLock::new(LoomUnsafeCell::new((0, 0))))
+    }
+
+    /// Increments both halves of the pair, in two separate accesses, so a reader
+    /// let in between would see them differ (and loom would flag the overlap).
+    fn bump(cell: &LoomUnsafeCell<(usize, usize)>) {
+        // SAFETY: the caller holds write access; loom checks that no other access overlaps.
+        cell.with_mut(|p| unsafe { (*p).0 += 1 });
+        // SAFETY: as above.
+        cell.with_mut(|p| unsafe { (*p).1 += 1 });
+    }
+
+    /// Reads the pair, asserting it is not half-written; returns the first half.
+    fn read_pair(cell: &LoomUnsafeCell<(usize, usize)>) -> usize {
+        // SAFETY: the caller holds a read share; loom checks that no write overlaps.
+        let (a, b) = cell.with(|p| unsafe { *p });
+        assert_eq!(a, b, "half-written pair");
+        a
+    }
+
+    fn state(l: &Pair) -> usize {
+        l.state.load(Ordering::Relaxed)
+    }
+
+    /// Two writers: exclusion, no lost wake-up, and the word ends at 0.
+    #[test]
+    fn two_writers() {
+        check(4, || {
+            let l = new_pair();
+            let l2 = l.clone();
+            let t = thread::spawn(move || bump(&l2.write()));
+            bump(&l.write());
+            t.join().unwrap();
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), 2);
+        });
+    }
+
+    /// A reader and a writer: the reader sees the pair before or after the write,
+    /// never half-written.
+    #[test]
+    fn reader_and_writer() {
+        check(4, || {
+            let l = new_pair();
+            let l2 = l.clone();
+            let t = thread::spawn(move || read_pair(&l2.read()));
+            bump(&l.write());
+            let seen = t.join().unwrap();
+            assert!(seen <= 1);
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), 1);
+        });
+    }
+
+    /// A writer takes `WRITER` while a reader is inside and drains it (spin, set
+    /// `DRAINING`, park on the drain queue), racing the read unlock: the last reader
+    /// must wake the drainer (no lost wake-up) and `DRAINING` must end up clear.
+    #[test]
+    fn writer_drains_racing_read_unlock() {
+        check(4, || {
+            let l = new_pair();
+            let r = l.read();
+            let l2 = l.clone();
+            let t = thread::spawn(move || bump(&l2.write()));
+            assert_eq!(read_pair(&r), 0);
+            drop(r);
+            t.join().unwrap();
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), 1);
+        });
+    }
+
+    /// An upgradable reader upgrades (draining a plain reader if it is inside) while
+    /// the plain reader comes and goes: no overlap between the write and the read.
+    #[test]
+    fn upgrade_races_reader() {
+        check(3, || {
+            let l = new_pair();
+            let l2 = l.clone();
+            let t = thread::spawn(move || read_pair(&l2.read()));
+            {
+                let u = l.upgradable_read();
+                assert_eq!(read_pair(&u), 0);
+                let w = RwLockUpgradableReadGuard::upgrade(u);
+                bump(&w);
+            }
+            let seen = t.join().unwrap();
+            assert!(seen <= 1);
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), 1);
+        });
+    }
+
+    /// A timed write whose deadline has already passed (it fires at the drainer's
+    /// first sleep) racing the read unlock: it either gets the lock or gives `WRITER`
+    /// back, and either way `DRAINING` is cleared and the word ends at 0.
+    #[test]
+    fn timed_write_races_read_unlock() {
+        check(4, || {
+            let l = new_pair();
+            let r = l.read();
+            let l2 = l.clone();
+            let t = thread::spawn(move || match l2.write_deadline(Instant::now()) {
+                Ok(w) => {
+                    bump(&w);
+                    1
+                }
+                Err(TimedOut) => 0,
+            });
+            assert_eq!(read_pair(&r), 0);
+            drop(r);
+            let got = t.join().unwrap();
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), got);
+        });
     }
 }
