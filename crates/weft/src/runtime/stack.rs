@@ -135,9 +135,7 @@ impl Drop for Cache {
     fn drop(&mut self) {
         for (class, list) in self.0.iter_mut().enumerate() {
             if !list.is_empty() {
-                for s in list.iter() {
-                    trim(*s, class);
-                }
+                trim_batch(list, class);
                 lock(&POOL[class].free).append(list);
             }
         }
@@ -269,6 +267,54 @@ fn trim(slot: Slot, class: usize) {
     }
 }
 
+/// [`trim`] for a batch of free slots of one class, with one `mincore` call per run of
+/// slots that lie within 4 MiB of each other in one chunk (slots are carved in address
+/// order, so a batch going cold usually is one or two such runs).
+fn trim_batch(slots: &mut [Slot], class: usize) {
+    if class_size(class) <= HIGH_WATER || slots.is_empty() {
+        return;
+    }
+    const SPAN: usize = 1024; // pages per mincore call
+    let probe = |s: &Slot| s.low + slot_size(class) - HIGH_WATER - PAGE;
+    slots.sort_unstable_by_key(|s| s.low);
+    let mut start = 0;
+    while start < slots.len() {
+        let first = probe(&slots[start]);
+        let mut end = start + 1;
+        while end < slots.len()
+            && slots[end].chunk == slots[start].chunk
+            && (probe(&slots[end]) - first) / PAGE < SPAN
+        {
+            end += 1;
+        }
+        let pages = (probe(&slots[end - 1]) - first) / PAGE + 1;
+        let mut resident = [0u8; SPAN];
+        // SAFETY: [first, first + pages * PAGE) lies inside one chunk's mapping (all the
+        // slots of the run are in that chunk), `first` is page-aligned, and `resident`
+        // has room for `pages` <= SPAN entries.
+        let r = unsafe {
+            libc::mincore(
+                first as *mut libc::c_void,
+                pages * PAGE,
+                resident.as_mut_ptr(),
+            )
+        };
+        for s in &slots[start..end] {
+            let touched = r != 0 || resident[(probe(s) - first) / PAGE] & 1 != 0;
+            if touched {
+                let low = s.low + GUARD;
+                let mark = s.low + slot_size(class) - HIGH_WATER;
+                // SAFETY: as in `trim`: [low, mark) is the usable area of a free slot the
+                // caller owns; MADV_DONTNEED keeps the mapping and the guards.
+                unsafe {
+                    libc::madvise(low as *mut libc::c_void, mark - low, libc::MADV_DONTNEED);
+                }
+            }
+        }
+        start = end;
+    }
+}
+
 impl Drop for GreenStack {
     fn drop(&mut self) {
         self.set_owner(ptr::null());
@@ -280,10 +326,8 @@ impl Drop for GreenStack {
             list.push(slot);
             if list.len() > CACHE {
                 // The oldest go to the global pool, trimmed.
-                let cold: Vec<Slot> = list.drain(..BATCH).collect();
-                for s in &cold {
-                    trim(*s, class);
-                }
+                let mut cold: Vec<Slot> = list.drain(..BATCH).collect();
+                trim_batch(&mut cold, class);
                 lock(&POOL[class].free).extend(cold);
             }
         });
@@ -629,5 +673,25 @@ mod tests {
             resident(slot.low + slot_size(class) - PAGE),
             "the top pages stay"
         );
+
+        // A batch: only the stacks whose deep pages were touched are trimmed, and all of
+        // them are.
+        let stacks: Vec<GreenStack> = (0..6)
+            .map(|_| GreenStack::new(DEFAULT_STACK_SIZE).unwrap())
+            .collect();
+        for (k, st) in stacks.iter().enumerate() {
+            let len = if k % 2 == 0 { st.size() } else { PAGE };
+            // SAFETY: the top `len` bytes of a stack this test owns.
+            unsafe { ptr::write_bytes((st.top() - len) as *mut u8, 1, len) };
+        }
+        let mut slots: Vec<Slot> = stacks.iter().map(|st| st.slot).collect();
+        for st in stacks {
+            std::mem::forget(st);
+        }
+        trim_batch(&mut slots, class);
+        for s in &slots {
+            assert!(!resident(s.low + GUARD), "deep pages released");
+            assert!(resident(s.low + slot_size(class) - PAGE), "top page kept");
+        }
     }
 }
