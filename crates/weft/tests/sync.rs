@@ -423,3 +423,34 @@ fn a_lock_held_by_a_parked_green_thread_does_not_block_its_worker() {
     waiter.join().unwrap();
     assert_eq!(*m.lock(), 2);
 }
+
+/// Many kernel threads taking 1 or 2 of 2 permits and giving them back, fast: a permit
+/// lost or duplicated between a release's slow path and concurrent fast paths would
+/// strand everyone (caught by the bounded waits) or let 3 in (caught by the count).
+#[test]
+fn semaphore_permits_are_conserved_under_churn() {
+    let rounds = scaled(50_000);
+    let sem = Arc::new(Semaphore::new(2));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..4)
+        .map(|k| {
+            let (sem, inside) = (sem.clone(), inside.clone());
+            std::thread::spawn(move || {
+                for i in 0..rounds {
+                    let n = 1 + (i + k) % 2;
+                    let p = sem
+                        .acquire_timeout(n, Duration::from_secs(10))
+                        .unwrap_or_else(|e| panic!("round {i}: {e}: permits were lost"));
+                    let now = inside.fetch_add(n, Ordering::SeqCst) + n;
+                    assert!(now <= 2, "{now} permits in use out of 2");
+                    inside.fetch_sub(n, Ordering::SeqCst);
+                    drop(p);
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), 2);
+}

@@ -391,7 +391,12 @@ impl Semaphore {
         // Waiters: hand permits out in queue order, with the bucket locked (no other
         // release or acquire can change the count meanwhile: both see WAITERS and
         // queue up behind this bucket lock; only `close` may flip CLOSED).
+        // `avail`: permits this release may hand out, read at the first waiter; `handed`:
+        // how many it did. With waiters queued, WAITERS is set and nobody else changes
+        // the count until the bucket unlocks; with none, fast-path acquires and releases
+        // may run concurrently, so the final update is relative to the current count.
         let avail = std::cell::Cell::new(None::<usize>);
+        let handed = std::cell::Cell::new(0usize);
         let start = || ((self.state.load(Ordering::Acquire) >> SHIFT) + n).min(Self::MAX_PERMITS);
         lot::unpark_filter(
             self.key(),
@@ -399,6 +404,7 @@ impl Semaphore {
                 let a = avail.get().unwrap_or_else(start);
                 if want.0 <= a {
                     avail.set(Some(a - want.0));
+                    handed.set(handed.get() + want.0);
                     FilterOp::Unpark
                 } else {
                     avail.set(Some(a));
@@ -406,12 +412,14 @@ impl Semaphore {
                 }
             },
             |r| {
-                let left = avail.get().unwrap_or_else(start);
                 let waiters = if r.have_more_threads { WAITERS } else { 0 };
                 let _ = self
                     .state
                     .fetch_update(Ordering::Release, Ordering::Acquire, |cur| {
-                        Some((left << SHIFT) | waiters | (cur & CLOSED))
+                        let p = ((cur >> SHIFT) + n)
+                            .min(Self::MAX_PERMITS)
+                            .saturating_sub(handed.get());
+                        Some((p << SHIFT) | waiters | (cur & CLOSED))
                     });
                 GRANTED
             },
