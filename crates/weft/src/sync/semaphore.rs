@@ -627,6 +627,23 @@ mod loom_tests {
         });
     }
 
+    /// Two releases racing a waiter that gives its permit straight back: the second
+    /// release may take the slow path (it saw WAITERS) after the first emptied the
+    /// queue, while the waiter's fast-path release runs; no permit may be lost.
+    #[test]
+    fn slow_release_races_fast_release() {
+        check(3, || {
+            let sem = Arc::new(Semaphore::new(0));
+            let (s2, s3) = (sem.clone(), sem.clone());
+            let w = thread::spawn(move || drop(s2.acquire(1).unwrap()));
+            let a = thread::spawn(move || s3.add_permits(1));
+            sem.add_permits(1);
+            w.join().unwrap();
+            a.join().unwrap();
+            full(&sem, 2);
+        });
+    }
+
     /// A timed request whose deadline fires at its first sleep, racing the release
     /// that would satisfy it: it gets the permit or times out, and the permit is
     /// never lost either way (nor `WAITERS` left set).
