@@ -55,6 +55,9 @@ pub(crate) struct ThreadInner {
     pub(crate) waiting_on: AtomicPtr<WaitReason>,
     /// The parking lot's per-thread cell (see `park/lot.rs`).
     pub(crate) lot: crate::park::lot::LotCell,
+    /// Index in the deadlock detector's list of parked kernel threads, or `usize::MAX`
+    /// (only read and written with that list locked).
+    pub(crate) parked_index: std::sync::atomic::AtomicUsize,
     pub(crate) green: Option<GreenInfo>,
 }
 
@@ -76,6 +79,7 @@ impl Thread {
                 park: ParkState::new(),
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
                 lot: crate::park::lot::LotCell::new(),
+                parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 green: Some(GreenInfo {
                     rt,
                     home: AtomicU32::new(u32::MAX),
@@ -95,6 +99,7 @@ impl Thread {
                 park: ParkState::new(),
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
                 lot: crate::park::lot::LotCell::new(),
+                parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 green: None,
             }),
         }

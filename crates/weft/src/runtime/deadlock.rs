@@ -114,14 +114,23 @@ pub(crate) fn unregister_runtime(s: &Arc<Shared>) {
 
 /// A kernel thread committed to an indefinite park (its word is `PARKED`).
 pub(crate) fn kernel_parked(t: &Arc<ThreadInner>) {
-    lock(&KERNEL_PARKED).push(t.clone());
+    let mut k = lock(&KERNEL_PARKED);
+    t.parked_index.store(k.len(), Ordering::Relaxed);
+    k.push(t.clone());
+    drop(k);
     bump();
 }
 
+/// Removes `t` in O(1): each entry knows its index, and the entry moved into the hole
+/// learns its new one.
 pub(crate) fn kernel_unparked(t: &Arc<ThreadInner>) {
     let mut k = lock(&KERNEL_PARKED);
-    if let Some(i) = k.iter().position(|x| Arc::ptr_eq(x, t)) {
+    let i = t.parked_index.swap(usize::MAX, Ordering::Relaxed);
+    if i < k.len() {
         k.swap_remove(i);
+        if let Some(moved) = k.get(i) {
+            moved.parked_index.store(i, Ordering::Relaxed);
+        }
     }
     drop(k);
     bump();
