@@ -345,7 +345,8 @@ impl<T: ?Sized> Mutex<T> {
                 ParkResult::Unparked(_) => {
                     self.state.fetch_and(!WOKEN, Ordering::Relaxed);
                 }
-                ParkResult::TimedOut if deadline.is_some() => return false,
+                // The parking lot reports a time-out only once the deadline has passed.
+                ParkResult::TimedOut => return false,
                 _ => {}
             }
             spin = SpinWait::default();

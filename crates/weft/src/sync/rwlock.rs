@@ -674,9 +674,9 @@ impl<T: ?Sized> RwLock<T> {
                 // The releaser added our share to the state.
                 ParkResult::Unparked(HANDOFF) => return true,
                 ParkResult::Unparked(_) => woken = true,
-                ParkResult::TimedOut if passed(deadline) => return false,
-                // Invalid, or a time-out before the deadline (see `passed`).
-                ParkResult::Invalid | ParkResult::TimedOut => woken = false,
+                // The parking lot reports a time-out only once the deadline has passed.
+                ParkResult::TimedOut => return false,
+                ParkResult::Invalid => woken = false,
             }
             spin = SpinWait::default();
             s = self.state.load(Ordering::Relaxed);
@@ -737,7 +737,7 @@ impl<T: ?Sized> RwLock<T> {
                 deadline,
             );
             s = self.state.load(Ordering::Acquire);
-            if r == ParkResult::TimedOut && passed(deadline) {
+            if r == ParkResult::TimedOut {
                 // The last reader may have left as the clock ran out.
                 return s & READERS == 0;
             }
@@ -896,14 +896,6 @@ fn handover_allowed() -> bool {
     return !NO_HANDOVER.with(Cell::get);
     #[cfg(not(test))]
     true
-}
-
-/// Whether `deadline` has passed. A park can report a time-out before its deadline, or
-/// with none at all (a green thread's earlier timed park can leave a timer behind that
-/// fires into a later park); such a wait goes on, as after a spurious wake-up. The
-/// parking lot has already taken the thread out of the queue then.
-fn passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// `s` plus `kind`'s share.
