@@ -6,14 +6,15 @@
 //! section, and writes the whole [`Report`](report::Report) as `report.json` and as a
 //! self-contained `report.html` (inline CSS and SVG charts, no external resources).
 //!
-//! Sections (one module each): [`threads`], [`locks`]. Later issues add STM, CSP, actors and
-//! CCS.
+//! Sections (one module each): [`threads`], [`locks`], [`stm`], [`ccs`]. Later issues add CSP
+//! and actors.
 //!
 //! Measuring rules: every printed figure is measured in the run, except figures labelled as
 //! quoted (the survey's own, and peers' figures quoted in the issue). Large probes run in a
 //! fresh child process ([`child`]) so memory figures are clean; a probe that fails becomes a
 //! row or a note saying so. Times are medians of repeats; the machine is small and shared.
 
+pub mod ccs;
 pub mod child;
 pub mod locks;
 pub mod machine;
@@ -22,6 +23,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod stats;
+pub mod stm;
 pub mod threads;
 
 use std::fmt;
@@ -79,7 +81,12 @@ pub trait Section: fmt::Debug + Send + Sync {
 
 /// Every section, in the survey's order.
 pub fn all_sections() -> Vec<Box<dyn Section>> {
-    vec![Box::new(threads::Threads), Box::new(locks::Locks)]
+    vec![
+        Box::new(threads::Threads),
+        Box::new(locks::Locks),
+        Box::new(stm::Stm),
+        Box::new(ccs::Ccs),
+    ]
 }
 
 /// The `--section` value parser: the names of the sections, with their titles as help.
