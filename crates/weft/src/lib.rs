@@ -84,6 +84,11 @@ mod park {
 }
 #[cfg(loom)]
 mod sync;
+#[cfg(loom)]
+mod stm {
+    //! Under loom: TL2's clock and versioned locks.
+    pub(crate) mod vlock;
+}
 
 #[cfg(not(loom))]
 pub mod park;
@@ -93,6 +98,8 @@ pub mod runtime;
 mod scope;
 #[cfg(not(loom))]
 mod spawn;
+#[cfg(not(loom))]
+pub mod stm;
 #[cfg(not(loom))]
 pub mod sync;
 #[cfg(not(loom))]

@@ -15,6 +15,16 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, A
 
 pub(crate) use std::sync::atomic::Ordering;
 
+/// A spin-wait hint: the CPU's under `std`, a yield to the model's scheduler under loom
+/// (so a spinning model thread lets the others run).
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    ::loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}
+
 #[cfg(loom)]
 pub(crate) use ::loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]

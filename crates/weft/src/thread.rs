@@ -58,6 +58,9 @@ pub(crate) struct ThreadInner {
     /// Index in the deadlock detector's list of parked kernel threads, or `usize::MAX`
     /// (only read and written with that list locked).
     pub(crate) parked_index: std::sync::atomic::AtomicUsize,
+    /// Set while the thread runs an STM transaction (`stm::atomically`); only the thread
+    /// itself reads and writes it.
+    pub(crate) in_stm: std::sync::atomic::AtomicBool,
     pub(crate) green: Option<GreenInfo>,
 }
 
@@ -80,6 +83,7 @@ impl Thread {
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
+                in_stm: std::sync::atomic::AtomicBool::new(false),
                 green: Some(GreenInfo {
                     rt,
                     home: AtomicU32::new(u32::MAX),
@@ -100,6 +104,7 @@ impl Thread {
                 waiting_on: AtomicPtr::new(ptr::null_mut()),
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
+                in_stm: std::sync::atomic::AtomicBool::new(false),
                 green: None,
             }),
         }

@@ -22,3 +22,15 @@ fn public_types_are_send_and_sync() {
     sync::<weft::park::WaitReason>();
     send::<weft::park::Unparked>();
 }
+
+#[test]
+fn stm_types_are_send_and_sync() {
+    send::<weft::stm::TVar<u32>>();
+    sync::<weft::stm::TVar<u32>>();
+    send::<weft::stm::TQueue<String>>();
+    sync::<weft::stm::TQueue<String>>();
+    send::<weft::stm::StmError>();
+    sync::<weft::stm::StmError>();
+    send::<weft::stm::Stats>();
+    sync::<weft::stm::Stats>();
+}

@@ -1,0 +1,644 @@
+//! Software transactional memory: [`TVar`], [`atomically`], [`retry`], [`Transaction::or_else`],
+//! and a transactional queue ([`TQueue`]); the semantics of GHC's `stm` package.
+//!
+//! ```
+//! use weft::stm::{atomically, retry, StmResult, TVar};
+//! let a = TVar::new(10i64);
+//! let b = TVar::new(0i64);
+//! let moved: i64 = atomically(|tx| {
+//!     let x = tx.read(&a)?;
+//!     if x < 5 { return retry(); }     // wait until `a` holds at least 5
+//!     tx.write(&a, x - 5)?;
+//!     tx.modify(&b, |v| v + 5)?;
+//!     Ok(5)
+//! });
+//! assert_eq!((moved, a.load(), b.load()), (5, 5, 5));
+//! ```
+//!
+//! Transactions run from green threads and kernel threads alike; `retry` parks either kind
+//! through the parking core.
+//!
+//! # Algorithm: TL2, with timestamp extension
+//!
+//! Of the two reference algorithms, TL2 (Dice, Shalev, Shavit 2006) is used rather than
+//! NOrec: NOrec serialises every writing commit on one global sequence lock and revalidates
+//! readers by value whenever any commit happens, which is cheapest for a single writer but
+//! makes commits to disjoint variables (the bank-transfer load: 1 000 accounts, transfers
+//! touching two) wait for each other. TL2 keeps a lock and a version per variable, so
+//! disjoint commits run in parallel and only the global clock is shared. Read-only
+//! transactions (the auditors) keep no locks and need no commit-time validation.
+//!
+//! * A global version clock; every variable has a versioned lock (`version << 1 | locked`)
+//!   holding the write version of the commit that wrote its current value.
+//! * An attempt samples the clock as its read version `rv`. Each read loads the lock word,
+//!   the value pointer, and the word again; equal, unlocked words with a version `<= rv`
+//!   mean the value belongs to the snapshot at `rv`. A locked word makes the read spin
+//!   briefly, then abort the attempt. A version `> rv` triggers an *extension*: sample the
+//!   clock again and check that every variable read so far still has the word it was read
+//!   at; if so the snapshot moves to the new time, else the attempt aborts.
+//! * Writes are buffered (a boxed pending value per variable); reads see the attempt's
+//!   own writes first.
+//! * Commit: read-only attempts are done. Others lock their write set (spin briefly on a
+//!   locked variable, then abort), take `wv = clock + 1` with one `fetch_add`, validate the
+//!   read set (skipped when `wv == rv + 1`: no commit came in between), swap in the new
+//!   values, and unlock each variable at version `wv`. Old values are reclaimed by
+//!   crossbeam-epoch: an attempt stays pinned from its first read to the end of its commit.
+//!
+//! **Opacity.** Every value an attempt reads — including attempts that will abort — comes
+//! from the snapshot at its current `rv`: a read returns only a value whose version is
+//! `<= rv` and that was not being replaced (unlocked, unchanged across the value load), and
+//! an extension moves `rv` only after checking that every earlier read is still the latest
+//! value, so all reads together are the state at the new `rv`. A commit with `wv <= rv`
+//! cannot be half-visible: its writer locked every variable before taking `wv`, so a reader
+//! that samples `rv >= wv` finds each of those variables locked or already published at
+//! `wv`. User code inside a transaction therefore never sees a broken invariant, and a
+//! panic raised by it is a real one (it propagates; the attempt leaves no effect).
+//!
+//! # Blocking: `retry`
+//!
+//! [`retry`] ends the attempt; its pending writes are dropped. The thread registers a wake
+//! token with every variable the attempt read, runs a `SeqCst` fence, and re-checks that
+//! each still has the lock word it was read at; if so it parks (green: its worker runs
+//! others; kernel: futex). A commit unlocks its variables, runs a `SeqCst` fence, and wakes
+//! the tokens of every variable it wrote: with both fences, either the waiter sees the new
+//! version and does not park, or the committer sees the token — no lost wake-up. The
+//! thread is woken exactly when a commit writes a variable it read, and then runs the
+//! transaction again. [`Transaction::or_else`] keeps the reads of a branch that retried, so
+//! when both branches retry the thread waits on the union of their reads.
+//!
+//! # Progress: contention management
+//!
+//! A conflict aborts and re-runs the attempt after a randomised exponential backoff (green
+//! threads yield to their worker's other threads). After [`SERIAL_AFTER`] consecutive
+//! conflicts the transaction becomes *irrevocable*: it takes the global serial lock (a
+//! [`Mutex`](crate::sync::Mutex), eventually fair) and sets the clock's serial bit, which
+//! makes every other writing commit back off until it is done; its reads wait for commits
+//! already under way instead of aborting. So every transaction that does not `retry`
+//! commits after at most `SERIAL_AFTER` conflicts plus its wait for the serial lock
+//! (read-only transactions are never stopped by a serial one). The guarantee assumes
+//! transactions end: a transaction that loops forever or blocks inside holds up writers
+//! while it is serial.
+//!
+//! # What is the user's responsibility
+//!
+//! * **Side effects.** The closure may run several times and an attempt may be abandoned at
+//!   any read; I/O, locks or other blocking calls inside a transaction are the user's
+//!   responsibility (do them after `atomically` returns). Only `Transaction` operations are
+//!   undone.
+//! * **Nesting.** Calling `atomically` (or a sibling) inside a transaction panics with a
+//!   message: it cannot be made atomic with the outer one, and waiting on it could deadlock.
+//!   Compose with functions taking `&mut Transaction` instead.
+//! * **`retry` without reads.** A transaction that retries having read no variable can never
+//!   be woken; `atomically` panics with a message instead of hanging forever (GHC throws
+//!   `BlockedIndefinitelyOnSTM`).
+//! * **User errors.** Returning a user error from `atomically` commits the writes; use
+//!   [`atomically_result`], which rolls the attempt back when the closure returns `Ok(Err(e))`.
+
+mod queue;
+mod tvar;
+mod tx;
+pub(crate) mod vlock;
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_epoch as epoch;
+
+pub use queue::TQueue;
+pub use tvar::TVar;
+pub use tx::Transaction;
+
+use crate::park::{self, WaitReason};
+use crate::sync::{TimedOut, WouldBlock};
+use tvar::{RetryToken, VarPtr};
+use tx::{Buffers, CommitFail};
+use vlock::Clock;
+
+/// The global version clock.
+pub(crate) static CLOCK: Clock = Clock::new();
+
+/// Consecutive conflicts after which a transaction runs irrevocably (serially).
+pub const SERIAL_AFTER: u32 = 8;
+
+/// What a transactional operation returns: `Err` means the attempt cannot go on (it must
+/// `retry`, or it conflicted); pass it on with `?`.
+pub type StmResult<T> = Result<T, StmError>;
+
+/// Why a transaction attempt stops early. Returned by [`retry`] and by
+/// [`Transaction`] operations; pass it on with `?`, and [`atomically`] handles it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StmError {
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Retry,
+    Conflict,
+}
+
+impl StmError {
+    pub(crate) fn conflict() -> Self {
+        StmError {
+            kind: Kind::Conflict,
+        }
+    }
+
+    /// `true` for the error made by [`retry`] (block until something read changes);
+    /// `false` for a conflict (the attempt saw a concurrent commit and will be re-run).
+    pub fn is_retry(&self) -> bool {
+        self.kind == Kind::Retry
+    }
+}
+
+impl fmt::Display for StmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            Kind::Retry => "the transaction retries (waits for a variable it read to change)",
+            Kind::Conflict => "the transaction conflicted with another and will run again",
+        })
+    }
+}
+
+impl std::error::Error for StmError {}
+
+/// Abandons this attempt and blocks until another transaction commits a write to a
+/// variable the attempt read; then the transaction runs again (GHC's `retry`).
+pub fn retry<T>() -> StmResult<T> {
+    Err(StmError { kind: Kind::Retry })
+}
+
+/// [`retry`] unless `cond` holds (GHC's `check`).
+pub fn check(cond: bool) -> StmResult<()> {
+    if cond {
+        Ok(())
+    } else {
+        retry()
+    }
+}
+
+/// Runs `f` as one atomic transaction and returns its result.
+///
+/// `f` may run several times: again after a conflict with another transaction, and after
+/// [`retry`] once a variable it read has changed. Its effects on [`TVar`]s become visible
+/// to other threads all at once, when it commits. Works on green and kernel threads.
+///
+/// # Panics
+///
+/// If called inside another transaction, or if `f` retries having read no variable. A
+/// panic inside `f` aborts the attempt (no effect) and propagates.
+pub fn atomically<R>(f: impl Fn(&mut Transaction) -> StmResult<R>) -> R {
+    match run(&f, Wait::Forever) {
+        Ok(r) => r,
+        Err(Stopped::WouldBlock | Stopped::TimedOut) => unreachable!("no deadline"),
+    }
+}
+
+/// Like [`atomically`], but instead of blocking in [`retry`] returns [`WouldBlock`].
+pub fn try_atomically<R>(f: impl Fn(&mut Transaction) -> StmResult<R>) -> Result<R, WouldBlock> {
+    run(&f, Wait::Never).map_err(|_| WouldBlock)
+}
+
+/// Like [`atomically`], but a [`retry`] waits at most `timeout` in all.
+pub fn atomically_timeout<R>(
+    timeout: Duration,
+    f: impl Fn(&mut Transaction) -> StmResult<R>,
+) -> Result<R, TimedOut> {
+    match Instant::now().checked_add(timeout) {
+        Some(d) => atomically_deadline(d, f),
+        None => Ok(atomically(f)),
+    }
+}
+
+/// Like [`atomically`], but a [`retry`] waits until `deadline` at most.
+pub fn atomically_deadline<R>(
+    deadline: Instant,
+    f: impl Fn(&mut Transaction) -> StmResult<R>,
+) -> Result<R, TimedOut> {
+    run(&f, Wait::Until(deadline)).map_err(|_| TimedOut)
+}
+
+/// Like [`atomically`], with a user abort: when `f` returns `Ok(Err(e))` the attempt is
+/// rolled back (none of its writes happen) and `Err(e)` is returned.
+///
+/// ```
+/// use weft::stm::{atomically_result, TVar};
+/// #[derive(Debug, PartialEq)]
+/// struct Overdrawn;
+/// let from = TVar::new(3u64);
+/// let to = TVar::new(0u64);
+/// let r = atomically_result(|tx| {
+///     tx.modify(&to, |v| v + 5)?;          // undone below
+///     let x = tx.read(&from)?;
+///     if x < 5 { return Ok(Err(Overdrawn)); }
+///     tx.write(&from, x - 5)?;
+///     Ok(Ok(()))
+/// });
+/// assert_eq!(r, Err(Overdrawn));
+/// assert_eq!((from.load(), to.load()), (3, 0));
+/// ```
+pub fn atomically_result<R, E>(
+    f: impl Fn(&mut Transaction) -> StmResult<Result<R, E>>,
+) -> Result<R, E> {
+    let g = |tx: &mut Transaction| match f(tx)? {
+        Ok(r) => Ok(Ok(r)),
+        Err(e) => {
+            tx.abandon_writes();
+            Ok(Err(e))
+        }
+    };
+    atomically(g)
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    Never,
+    Until(Instant),
+}
+
+enum Stopped {
+    WouldBlock,
+    TimedOut,
+}
+
+thread_local! {
+    /// Spare vectors for the next attempt on this kernel thread.
+    static SPARE: Cell<Option<Box<Buffers>>> = const { Cell::new(None) };
+    /// `atomically` is running on this kernel thread (kernel threads only: a green
+    /// thread keeps the flag in its control block, since its worker runs many).
+    static IN_STM_KERNEL: Cell<bool> = const { Cell::new(false) };
+}
+
+fn take_buffers() -> Buffers {
+    SPARE.with(Cell::take).map(|b| *b).unwrap_or_default()
+}
+
+fn give_buffers(mut b: Buffers) {
+    b.reads.clear();
+    if b.reads.capacity() <= 4096 {
+        SPARE.with(|s| s.set(Some(Box::new(b))));
+    }
+}
+
+/// Marks the current thread as running a transaction, for as long as it lives.
+struct NestGuard {
+    green: Option<*const crate::thread::ThreadInner>,
+}
+
+impl NestGuard {
+    fn enter() -> Self {
+        let green = crate::runtime::worker::current_green_inner();
+        let was = match green {
+            // SAFETY: the running green thread's control block, alive while it runs (and
+            // this guard lives on its stack).
+            Some(me) => unsafe { &*me }.in_stm.swap(true, Ordering::Relaxed),
+            None => IN_STM_KERNEL.with(|f| f.replace(true)),
+        };
+        assert!(
+            !was,
+            "weft::stm::atomically called inside a transaction: a nested transaction \
+             cannot be atomic with the outer one; pass the `&mut Transaction` to a \
+             function instead"
+        );
+        NestGuard { green }
+    }
+}
+
+impl Drop for NestGuard {
+    fn drop(&mut self) {
+        match self.green {
+            // SAFETY: as in `enter`: the same green thread runs this drop.
+            Some(me) => unsafe { &*me }.in_stm.store(false, Ordering::Relaxed),
+            None => IN_STM_KERNEL.with(|f| f.set(false)),
+        }
+    }
+}
+
+/// The global serial lock, held by the irrevocable transaction.
+static SERIAL_LOCK: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
+
+/// Holds the serial lock and the clock's serial bit; clears the bit on drop (a writing
+/// commit has cleared it already; clearing again is harmless, since only the holder of
+/// the serial lock ever sets it).
+struct SerialGuard {
+    _lock: crate::sync::MutexGuard<'static, ()>,
+    rv: u64,
+}
+
+impl SerialGuard {
+    fn enter() -> Self {
+        let lock = SERIAL_LOCK.lock();
+        let rv = CLOCK.enter_serial();
+        SerialGuard { _lock: lock, rv }
+    }
+}
+
+impl Drop for SerialGuard {
+    fn drop(&mut self) {
+        CLOCK.leave_serial();
+    }
+}
+
+static RETRY_WAIT: WaitReason = WaitReason::new("stm retry");
+
+/// Counters of this process's transactions (for the lab and for tuning).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Attempts that committed.
+    pub commits: u64,
+    /// Attempts aborted by a conflict.
+    pub conflicts: u64,
+    /// Attempts that ended in `retry` (and waited, or returned `WouldBlock`).
+    pub retries: u64,
+    /// Transactions that ran irrevocably.
+    pub serial: u64,
+}
+
+mod counters {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    pub(super) static COMMITS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static CONFLICTS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static RETRIES: AtomicU64 = AtomicU64::new(0);
+    pub(super) static SERIAL: AtomicU64 = AtomicU64::new(0);
+    std::thread_local! {
+        /// Commits on this thread not yet added to `COMMITS` (batched: one shared add per
+        /// 64 commits keeps the counter off the hot path).
+        pub(super) static LOCAL_COMMITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    #[inline]
+    pub(super) fn commit() {
+        LOCAL_COMMITS.with(|c| {
+            let n = c.get() + 1;
+            if n == 64 {
+                COMMITS.fetch_add(n, Ordering::Relaxed);
+                c.set(0);
+            } else {
+                c.set(n);
+            }
+        });
+    }
+    pub(super) fn flush() {
+        let n = LOCAL_COMMITS.with(|c| c.replace(0));
+        COMMITS.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// This process's transaction counters so far. Commits are counted in batches per
+/// kernel thread; the calling thread's own are flushed first.
+pub fn stats() -> Stats {
+    counters::flush();
+    Stats {
+        commits: counters::COMMITS.load(Ordering::Relaxed),
+        conflicts: counters::CONFLICTS.load(Ordering::Relaxed),
+        retries: counters::RETRIES.load(Ordering::Relaxed),
+        serial: counters::SERIAL.load(Ordering::Relaxed),
+    }
+}
+
+/// The transaction loop behind every `atomically` variant.
+fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R, Stopped> {
+    let _nest = NestGuard::enter();
+    let mut conflicts = 0u32;
+    let mut rng = Backoff::new();
+    loop {
+        let serial = if conflicts >= SERIAL_AFTER {
+            counters::SERIAL.fetch_add(1, Ordering::Relaxed);
+            Some(SerialGuard::enter())
+        } else {
+            None
+        };
+        let guard = epoch::pin();
+        let rv = match &serial {
+            Some(s) => s.rv,
+            None => CLOCK.sample().0,
+        };
+        let mut tx = Transaction::new(guard, rv, serial.is_some(), take_buffers());
+        let outcome = f(&mut tx);
+        let failed = match outcome {
+            Ok(r) => match tx.commit() {
+                Ok(()) => {
+                    drop(serial);
+                    give_buffers(std::mem::take(&mut tx.bufs));
+                    counters::commit();
+                    return Ok(r);
+                }
+                Err(e) => e,
+            },
+            Err(e) if e.is_retry() => {
+                counters::RETRIES.fetch_add(1, Ordering::Relaxed);
+                drop(serial);
+                tx.abandon_writes();
+                if let Wait::Never = wait {
+                    give_buffers(std::mem::take(&mut tx.bufs));
+                    return Err(Stopped::WouldBlock);
+                }
+                // Take counts on what was read while still pinned, then unpin.
+                let mut vars: Vec<(VarPtr, u64)> = Vec::with_capacity(tx.bufs.reads.len());
+                for r in &tx.bufs.reads {
+                    // SAFETY: read-set pointers were obtained under the attempt's guard,
+                    // still pinned (`tx` is alive).
+                    if let Some(p) = unsafe { r.var.retain(&tx.guard) } {
+                        vars.push((p, r.word));
+                    }
+                }
+                let read_any = !tx.bufs.reads.is_empty();
+                give_buffers(std::mem::take(&mut tx.bufs));
+                drop(tx);
+                assert!(
+                    read_any,
+                    "weft::stm::retry in a transaction that read no TVar: nothing can ever \
+                     wake it"
+                );
+                let woke = wait_for_change(&mut vars, wait);
+                if !woke {
+                    return Err(Stopped::TimedOut);
+                }
+                conflicts = 0;
+                continue;
+            }
+            Err(_) => CommitFail::Conflict,
+        };
+        // The attempt conflicted (at a read or at commit), or met a serial transaction.
+        drop(serial);
+        tx.abandon_writes();
+        give_buffers(std::mem::take(&mut tx.bufs));
+        drop(tx);
+        match failed {
+            CommitFail::Conflict => {
+                counters::CONFLICTS.fetch_add(1, Ordering::Relaxed);
+                conflicts += 1;
+                rng.wait(conflicts);
+            }
+            CommitFail::Serial => {
+                while CLOCK.sample().1 {
+                    crate::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// Parks until a commit writes one of `vars` (each with the lock word it was read at and
+/// a count held on it), or the deadline passes. Returns `false` on time-out. Releases the
+/// counts.
+fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
+    vars.sort_unstable_by_key(|v| v.0);
+    vars.dedup_by_key(|v| v.0);
+    let token = Arc::new(RetryToken {
+        fired: AtomicBool::new(false),
+        thread: crate::current(),
+    });
+    for (p, _) in vars.iter() {
+        // SAFETY: `vars` holds a count on each.
+        unsafe { p.retained_header() }.add_waiter(&token);
+    }
+    // Pairs with the fence of a commit between its unlocks and its wake-ups.
+    fence(Ordering::SeqCst);
+    let changed = vars.iter().any(|(p, word)| {
+        // SAFETY: as above.
+        unsafe { p.retained_header() }.lock.load() != *word
+    });
+    let deadline = match wait {
+        Wait::Until(d) => Some(d),
+        _ => None,
+    };
+    let mut woke = true;
+    if !changed {
+        while !token.fired.load(Ordering::Acquire) {
+            if park::park_on(&RETRY_WAIT, deadline).timed_out()
+                && !token.fired.load(Ordering::Acquire)
+            {
+                woke = false;
+                break;
+            }
+        }
+    }
+    for (p, _) in vars.drain(..) {
+        // SAFETY: as above; the count is released after the last use.
+        unsafe {
+            p.retained_header().remove_waiter(&token);
+            p.release();
+        }
+    }
+    woke
+}
+
+/// Randomised exponential backoff between conflicting attempts.
+struct Backoff(u64);
+
+impl Backoff {
+    fn new() -> Self {
+        // Seeded from a stack address and the clock, so threads spread out.
+        let local = 0u8;
+        let seed = (&raw const local as u64) ^ CLOCK.sample().0.rotate_left(17);
+        Backoff(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn wait(&mut self, conflicts: u32) {
+        let cap = 1u64 << conflicts.min(10);
+        let spins = self.next() % cap;
+        for _ in 0..spins {
+            std::hint::spin_loop();
+        }
+        if conflicts >= 3 {
+            crate::yield_now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_write_commit() {
+        let a = TVar::new(1u64);
+        let b = TVar::new(String::from("x"));
+        let r = atomically(|tx| {
+            let x = tx.read(&a)?;
+            tx.write(&a, x + 1)?;
+            tx.modify(&b, |s| s + "y")?;
+            Ok(tx.read(&a)? * 10)
+        });
+        assert_eq!(r, 20);
+        assert_eq!(a.load(), 2);
+        assert_eq!(b.load(), "xy");
+    }
+
+    /// Kernel threads only (what Miri runs): heap values moved between variables by two
+    /// threads while a third audits inside its transactions; a retry woken by a commit.
+    #[test]
+    fn kernel_threads_move_heap_values_consistently() {
+        let vars: Arc<Vec<TVar<Vec<u32>>>> =
+            Arc::new((0..3).map(|i| TVar::new(vec![i; 4])).collect());
+        let n = if cfg!(miri) { 20 } else { 2_000 };
+        let movers: Vec<_> = (0..2)
+            .map(|t| {
+                let vars = vars.clone();
+                std::thread::spawn(move || {
+                    for i in 0..n {
+                        let (a, b) = ((i + t) % 3, (i + t + 1) % 3);
+                        atomically(|tx| {
+                            let mut x = tx.read(&vars[a])?;
+                            let mut y = tx.read(&vars[b])?;
+                            if let Some(v) = x.pop() {
+                                y.push(v);
+                            }
+                            tx.write(&vars[a], x)?;
+                            tx.write(&vars[b], y)
+                        });
+                    }
+                })
+            })
+            .collect();
+        let audit = {
+            let vars = vars.clone();
+            std::thread::spawn(move || {
+                for _ in 0..n / 2 {
+                    atomically(|tx| {
+                        let mut total = 0;
+                        for v in vars.iter() {
+                            total += tx.read(v)?.len();
+                        }
+                        assert_eq!(total, 12, "inconsistent snapshot");
+                        Ok(())
+                    });
+                }
+            })
+        };
+        for m in movers {
+            m.join().unwrap();
+        }
+        audit.join().unwrap();
+        let mut all: Vec<u32> = vars.iter().flat_map(TVar::load).collect();
+        all.sort_unstable();
+        assert_eq!(all, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+
+        let flag = TVar::new(0u8);
+        let waiter = {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                atomically(|tx| {
+                    let v = tx.read(&flag)?;
+                    check(v != 0)?;
+                    Ok(v)
+                })
+            })
+        };
+        atomically(|tx| tx.write(&flag, 5));
+        assert_eq!(waiter.join().unwrap(), 5);
+    }
+}

@@ -1,0 +1,320 @@
+//! Transactional variables: the shared header, the typed handle, and memory reclamation.
+//!
+//! A [`TVar<T>`] is a counted handle to a heap [`VarHeader`], which holds the variable's
+//! versioned lock ([`VLock`]), a pointer to its current value (a `Box<T>`, immutable once
+//! published), the retry waiters, and `T`'s drop function. Everything a transaction keeps
+//! about a variable is a [`VarPtr`] to the untyped header, so read and write sets are plain
+//! vectors.
+//!
+//! **Reclamation (crossbeam-epoch).** A committer swaps in a new value and retires the old
+//! one with the epoch collector; the last handle to go retires the header (and its value)
+//! the same way. Every transaction attempt stays pinned from its first read to the end of
+//! its commit, so every header and value pointer it picked up stays valid for as long as
+//! it uses it, even if the last handle is dropped or a newer value is committed meanwhile.
+//! A parked `retry` holds no pin: it keeps the variables it waits on alive with counted
+//! references taken while it was still pinned ([`VarPtr::retain`]), never from zero.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crossbeam_epoch::{self as epoch, Guard};
+
+use super::vlock::{read_consistent, Slot, VLock};
+use crate::Thread;
+
+/// A thread parked in `retry`, registered with every variable its attempt read.
+pub(crate) struct RetryToken {
+    pub(crate) fired: AtomicBool,
+    pub(crate) thread: Thread,
+}
+
+impl RetryToken {
+    /// Wakes the waiter once (later calls do nothing).
+    pub(crate) fn fire(&self) {
+        if !self.fired.swap(true, Ordering::AcqRel) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// The untyped part of a variable, shared by every handle.
+pub(crate) struct VarHeader {
+    pub(crate) lock: VLock,
+    /// The current value: a `Box<T>` turned into a raw pointer, never mutated in place.
+    pub(crate) value: AtomicPtr<()>,
+    /// Handles ([`TVar`]s and retained [`VarPtr`]s) alive.
+    refs: AtomicUsize,
+    /// Retry tokens registered in `waiters` (read without the lock by committers).
+    pub(crate) waiting: AtomicUsize,
+    pub(crate) waiters: Mutex<Vec<Arc<RetryToken>>>,
+    /// Drops a `Box<T>` given as a raw pointer.
+    pub(crate) drop_value: unsafe fn(*mut ()),
+}
+
+impl Slot for AtomicPtr<()> {
+    type Value = *mut ();
+    #[inline]
+    fn load_acquire(&self) -> *mut () {
+        self.load(Ordering::Acquire)
+    }
+}
+
+/// Drops a `Box<T>` made by [`box_value`].
+///
+/// # Safety
+///
+/// `p` came from [`box_value::<T>`] (same `T`) and is not used again.
+pub(crate) unsafe fn drop_boxed<T>(p: *mut ()) {
+    // SAFETY: the caller promises `p` is a `Box<T>` it owns.
+    drop(unsafe { Box::from_raw(p.cast::<T>()) });
+}
+
+/// Boxes a value as the untyped pointer a header stores.
+pub(crate) fn box_value<T>(v: T) -> *mut () {
+    Box::into_raw(Box::new(v)).cast()
+}
+
+impl VarHeader {
+    /// Registers a retry token.
+    pub(crate) fn add_waiter(&self, token: &Arc<RetryToken>) {
+        let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        w.push(Arc::clone(token));
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes a retry token (if still registered).
+    pub(crate) fn remove_waiter(&self, token: &Arc<RetryToken>) {
+        let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = w.iter().position(|t| Arc::ptr_eq(t, token)) {
+            w.swap_remove(i);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes every registered waiter (a commit wrote this variable). Call after a
+    /// `SeqCst` fence that follows the commit's unlock.
+    pub(crate) fn wake_waiters(&self) {
+        if self.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let tokens = {
+            let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+            self.waiting.fetch_sub(w.len(), Ordering::Relaxed);
+            std::mem::take(&mut *w)
+        };
+        for t in tokens {
+            t.fire();
+        }
+    }
+}
+
+/// An untyped pointer to a variable's header, as read and write sets keep it.
+///
+/// It does not keep the header alive by itself: it is valid while the epoch guard under
+/// which it was obtained is pinned, or while it holds a count ([`VarPtr::retain`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct VarPtr(NonNull<VarHeader>);
+
+impl VarPtr {
+    /// The header.
+    ///
+    /// # Safety
+    ///
+    /// The header must still be alive: the pointer was obtained from a live handle while
+    /// `_guard` was pinned (and it still is), or the caller holds a count on it.
+    #[inline]
+    pub(crate) unsafe fn header(self, _guard: &Guard) -> &VarHeader {
+        // SAFETY: the caller promises the header is alive while the guard is (reclamation waits for
+        // the guard, or for the count).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The header, under a count the caller holds.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a count taken by [`VarPtr::retain`] and not yet released.
+    #[inline]
+    pub(crate) unsafe fn retained_header(&self) -> &VarHeader {
+        // SAFETY: a held count keeps the header alive.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// A bit for a 64-bit Bloom filter of pointers.
+    #[inline]
+    pub(crate) fn bloom_bit(self) -> u64 {
+        let a = self.0.as_ptr() as usize;
+        1u64 << ((a >> 6) & 63)
+    }
+
+    /// Takes a count on the header, unless it is already unreachable (no handle left: then
+    /// no commit can ever write it again, and `None` is returned).
+    ///
+    /// # Safety
+    ///
+    /// As for [`VarPtr::header`]: pinned by `guard` and obtained from a live handle.
+    pub(crate) unsafe fn retain(self, guard: &Guard) -> Option<VarPtr> {
+        // SAFETY: forwarded to the caller.
+        let h = unsafe { self.header(guard) };
+        let mut n = h.refs.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            match h
+                .refs
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(self),
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Gives back a count taken by [`VarPtr::retain`] (or held by a handle).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the count and does not use the pointer afterwards (unless it holds
+    /// another count or a pinned guard from before the release).
+    pub(crate) unsafe fn release(self) {
+        // SAFETY: the count keeps the header alive until the decrement below.
+        let h = unsafe { self.0.as_ref() };
+        if h.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        let p = SendPtr(self.0);
+        let guard = epoch::pin();
+        // SAFETY: the last count is gone, so no new pointer to the header can be made
+        // (`retain` refuses zero); pointers held by pinned transactions stay valid
+        // because the collector runs this only after every guard pinned now is gone.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                let header = Box::from_raw(p.0.as_ptr());
+                (header.drop_value)(header.value.load(Ordering::Relaxed));
+            });
+        }
+    }
+}
+
+/// A raw header pointer moved into a deferred destructor.
+struct SendPtr(NonNull<VarHeader>);
+// SAFETY: the header's contents are `Send` (atomics, a mutex of `Arc`s of `Send + Sync`
+// tokens, a pointer to a `T: Send + Sync` value that only the destructor touches).
+unsafe impl Send for SendPtr {}
+
+/// A transactional variable: a shared handle to one value of type `T`.
+///
+/// Cloning is cheap (a reference count) and the clone refers to the same variable. Read
+/// and write it inside [`atomically`](super::atomically) with
+/// [`Transaction::read`](super::Transaction::read) and friends; outside, [`TVar::load`]
+/// reads a consistent value (like GHC's `readTVarIO`).
+///
+/// ```
+/// use weft::stm::{atomically, TVar};
+/// let v = TVar::new(1u32);
+/// let w = v.clone(); // the same variable
+/// atomically(|tx| tx.write(&w, 2));
+/// assert_eq!(v.load(), 2);
+/// ```
+pub struct TVar<T> {
+    ptr: VarPtr,
+    _value: PhantomData<T>,
+}
+
+// SAFETY: a `TVar<T>` hands out clones of `T` to any thread and moves `T`s in from any
+// thread, and values are dropped on whichever thread reclaims them: `T: Send + Sync`
+// makes both sound. The header is only touched through atomics and a mutex.
+unsafe impl<T: Send + Sync> Send for TVar<T> {}
+// SAFETY: as above; `&TVar<T>` allows nothing more than `TVar<T>` does.
+unsafe impl<T: Send + Sync> Sync for TVar<T> {}
+
+impl<T: Clone + Send + Sync + 'static> TVar<T> {
+    /// A new variable holding `value`.
+    pub fn new(value: T) -> Self {
+        let header = Box::new(VarHeader {
+            lock: VLock::new(0),
+            value: AtomicPtr::new(box_value(value)),
+            refs: AtomicUsize::new(1),
+            waiting: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
+            drop_value: drop_boxed::<T>,
+        });
+        TVar {
+            ptr: VarPtr(NonNull::from(Box::leak(header))),
+            _value: PhantomData,
+        }
+    }
+
+    /// Reads the current value outside any transaction: the value of the latest commit
+    /// that wrote it (waits, briefly, while a commit is writing it). Works inside a
+    /// transaction too, but then it is not part of the transaction.
+    pub fn load(&self) -> T {
+        let guard = epoch::pin();
+        let h = self.header(&guard);
+        loop {
+            if let Ok((_, p)) = read_consistent(&h.lock, &h.value, 64) {
+                // SAFETY: `p` is the published value of a consistent version: a `Box<T>`
+                // never mutated after publication, kept alive by `guard`.
+                return unsafe { &*p.cast::<T>() }.clone();
+            }
+            crate::yield_now();
+        }
+    }
+}
+
+impl<T> TVar<T> {
+    /// The header pointer, for read and write sets.
+    #[inline]
+    pub(crate) fn ptr(&self) -> VarPtr {
+        self.ptr
+    }
+
+    /// The header, alive while this handle is.
+    #[inline]
+    pub(crate) fn header<'a>(&'a self, _guard: &Guard) -> &'a VarHeader {
+        // SAFETY: this handle holds a count, so the header lives as long as `self`.
+        unsafe { self.ptr.0.as_ref() }
+    }
+
+    /// `true` when both handles refer to the same variable.
+    pub fn same(a: &Self, b: &Self) -> bool {
+        a.ptr == b.ptr
+    }
+}
+
+impl<T> Clone for TVar<T> {
+    fn clone(&self) -> Self {
+        // SAFETY: this handle holds a count, so the header is alive.
+        let h = unsafe { self.ptr.0.as_ref() };
+        h.refs.fetch_add(1, Ordering::Relaxed);
+        TVar {
+            ptr: self.ptr,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for TVar<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle's count is given back and the pointer not used again.
+        unsafe { self.ptr.release() }
+    }
+}
+
+impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TVar").field("value", &self.load()).finish()
+    }
+}
+
+impl<T: Clone + Send + Sync + Default + 'static> Default for TVar<T> {
+    fn default() -> Self {
+        TVar::new(T::default())
+    }
+}

@@ -1,0 +1,400 @@
+//! One attempt of a transaction: its read set, its write set, and the TL2 commit.
+//!
+//! Invariants of an attempt (see the module docs of [`super`] for why they give opacity):
+//! * every entry of `reads` was read with [`read_consistent`] at a word whose version is at
+//!   most `rv`, and no entry has changed since, as of the last time `rv` was set (at the
+//!   start, or by an extension that re-checked every entry);
+//! * `writes` owns a boxed pending value per entry; an entry for a variable shadows the
+//!   earlier entries for it (only [`Transaction::or_else`] makes two), and lookups scan from
+//!   the back; `bloom` has a bit for every variable in `writes`;
+//! * the attempt holds no variable's lock outside [`Transaction::commit`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, Ordering};
+
+use crossbeam_epoch::Guard;
+
+use super::tvar::{box_value, drop_boxed, TVar, VarPtr};
+use super::vlock::{read_consistent, version, ReadFail, LOCKED};
+use super::{StmError, StmResult, CLOCK};
+
+/// How often a read spins on a locked variable before the attempt gives up.
+const READ_SPINS: u32 = 32;
+/// How often a commit spins on a locked variable before it gives up.
+const LOCK_SPINS: u32 = 64;
+
+pub(crate) struct ReadEntry {
+    pub(crate) var: VarPtr,
+    pub(crate) word: u64,
+}
+
+pub(crate) struct WriteEntry {
+    var: VarPtr,
+    /// The pending value (a `Box<T>`), owned by the entry until a commit installs it.
+    new: *mut (),
+    drop_new: unsafe fn(*mut ()),
+    /// The lock word before this commit locked it.
+    seen: u64,
+}
+
+/// Reusable vectors of an attempt.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    pub(crate) reads: Vec<ReadEntry>,
+    writes: Vec<WriteEntry>,
+}
+
+/// Why a commit failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CommitFail {
+    /// Another transaction changed what this one read, or held a lock too long.
+    Conflict,
+    /// A serial transaction runs: wait for it, then run again.
+    Serial,
+}
+
+/// The view of the shared variables one attempt of [`atomically`](super::atomically) has:
+/// reads see a consistent snapshot (and this attempt's own writes); writes stay private
+/// until the attempt commits.
+///
+/// A `Transaction` lives on the thread that runs the transaction; it is not `Send`:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<weft::stm::Transaction>();
+/// ```
+pub struct Transaction {
+    pub(crate) guard: Guard,
+    pub(crate) rv: u64,
+    pub(crate) serial: bool,
+    pub(crate) bufs: Buffers,
+    bloom: u64,
+    /// Entries of `writes` below this index belong to an enclosing `or_else` level.
+    mark: usize,
+    /// Some variable has two entries in `writes`.
+    shadowed: bool,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("read_version", &self.rv)
+            .field("serial", &self.serial)
+            .field("reads", &self.bufs.reads.len())
+            .field("writes", &self.bufs.writes.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(guard: Guard, rv: u64, serial: bool, bufs: Buffers) -> Self {
+        debug_assert!(bufs.reads.is_empty() && bufs.writes.is_empty());
+        Transaction {
+            guard,
+            rv,
+            serial,
+            bufs,
+            bloom: 0,
+            mark: 0,
+            shadowed: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The latest pending write of this attempt to `var`, if any.
+    #[inline]
+    fn find_write(&self, var: VarPtr) -> Option<usize> {
+        if self.bloom & var.bloom_bit() == 0 {
+            return None;
+        }
+        self.bufs.writes.iter().rposition(|e| e.var == var)
+    }
+
+    /// Reads `var`: this attempt's own pending write if it has one, else the value of the
+    /// snapshot the attempt sees.
+    ///
+    /// Fails (and the attempt is re-run by `atomically`) when the variable changed after
+    /// the snapshot in a way that cannot be reconciled with the rest of what was read.
+    #[inline]
+    pub fn read<T: Clone + Send + Sync + 'static>(&mut self, var: &TVar<T>) -> StmResult<T> {
+        let p = var.ptr();
+        if let Some(i) = self.find_write(p) {
+            // SAFETY: entries for `p` hold a `Box<T>` of this variable's `T`, owned by
+            // the entry and alive until the entry is dropped or installed.
+            return Ok(unsafe { &*self.bufs.writes[i].new.cast::<T>() }.clone());
+        }
+        let h = var.header(&self.guard);
+        loop {
+            match read_consistent(&h.lock, &h.value, READ_SPINS) {
+                Ok((word, value)) => {
+                    if version(word) > self.rv {
+                        self.extend()?;
+                        continue;
+                    }
+                    self.bufs.reads.push(ReadEntry { var: p, word });
+                    // SAFETY: `value` is the published value of a version no later than
+                    // the snapshot: a `Box<T>` never mutated after publication, kept
+                    // alive by the attempt's pinned guard.
+                    return Ok(unsafe { &*value.cast::<T>() }.clone());
+                }
+                Err(ReadFail::Locked) if self.serial => crate::yield_now(),
+                Err(ReadFail::Locked) => return Err(StmError::conflict()),
+            }
+        }
+    }
+
+    /// Moves the snapshot forward to now, if nothing read so far has changed since it was
+    /// read (TL2's timestamp extension); else the attempt conflicts.
+    #[cold]
+    fn extend(&mut self) -> StmResult<()> {
+        let (now, _) = CLOCK.sample();
+        for r in &self.bufs.reads {
+            // SAFETY: read-set pointers were obtained while this attempt's guard was
+            // pinned, and it still is.
+            let h = unsafe { r.var.header(&self.guard) };
+            if h.lock.load() != r.word {
+                return Err(StmError::conflict());
+            }
+        }
+        self.rv = now;
+        Ok(())
+    }
+
+    /// Writes `value` to `var`; other transactions see it only once this one commits.
+    #[inline]
+    pub fn write<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        var: &TVar<T>,
+        value: T,
+    ) -> StmResult<()> {
+        let p = var.ptr();
+        if let Some(i) = self.find_write(p) {
+            if i >= self.mark {
+                // SAFETY: as in `read`: the entry owns a `Box<T>` of this `T`.
+                unsafe { *self.bufs.writes[i].new.cast::<T>() = value };
+                return Ok(());
+            }
+            self.shadowed = true;
+        }
+        self.bloom |= p.bloom_bit();
+        self.bufs.writes.push(WriteEntry {
+            var: p,
+            new: box_value(value),
+            drop_new: drop_boxed::<T>,
+            seen: 0,
+        });
+        Ok(())
+    }
+
+    /// Replaces the value of `var` with `f(value)`.
+    #[inline]
+    pub fn modify<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        var: &TVar<T>,
+        f: impl FnOnce(T) -> T,
+    ) -> StmResult<()> {
+        let v = self.read(var)?;
+        self.write(var, f(v))
+    }
+
+    /// Writes `value` to `var` and returns the value it replaces.
+    pub fn replace<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        var: &TVar<T>,
+        value: T,
+    ) -> StmResult<T> {
+        let old = self.read(var)?;
+        self.write(var, value)?;
+        Ok(old)
+    }
+
+    /// Left-biased choice (GHC's `orElse`): runs `first`; if it calls
+    /// [`retry`](super::retry), its writes are undone and `second` runs instead. If both
+    /// retry, the whole transaction retries and waits for a change to any variable
+    /// *either* branch read.
+    ///
+    /// ```
+    /// use weft::stm::{atomically, retry, StmResult, TVar, Transaction};
+    /// fn take(tx: &mut Transaction, v: &TVar<Option<u32>>) -> StmResult<u32> {
+    ///     match tx.read(v)? {
+    ///         Some(x) => { tx.write(v, None)?; Ok(x) }
+    ///         None => retry(),
+    ///     }
+    /// }
+    /// let a = TVar::new(None);
+    /// let b = TVar::new(Some(7));
+    /// let got = atomically(|tx| tx.or_else(|tx| take(tx, &a), |tx| take(tx, &b)));
+    /// assert_eq!(got, 7);
+    /// ```
+    pub fn or_else<R>(
+        &mut self,
+        first: impl FnOnce(&mut Transaction) -> StmResult<R>,
+        second: impl FnOnce(&mut Transaction) -> StmResult<R>,
+    ) -> StmResult<R> {
+        let outer = self.mark;
+        let start = self.bufs.writes.len();
+        self.mark = start;
+        let r = first(self);
+        self.mark = outer;
+        match r {
+            Err(e) if e.is_retry() => {
+                self.truncate_writes(start);
+                second(self)
+            }
+            other => other,
+        }
+    }
+
+    /// Drops the pending writes from index `len` on.
+    fn truncate_writes(&mut self, len: usize) {
+        for e in self.bufs.writes.drain(len..) {
+            // SAFETY: the entry owns its pending value; it is dropped with the entry.
+            unsafe { (e.drop_new)(e.new) };
+        }
+    }
+
+    /// Drops every pending write (the attempt ends without a commit).
+    pub(crate) fn abandon_writes(&mut self) {
+        self.truncate_writes(0);
+    }
+
+    /// Keeps only the latest entry per variable (after `or_else` made duplicates).
+    #[cold]
+    fn dedupe_writes(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(self.bufs.writes.len());
+        for e in self.bufs.writes.drain(..).rev() {
+            if seen.insert(e.var) {
+                kept.push(e);
+            } else {
+                // SAFETY: the shadowed entry owns its value, which is never installed.
+                unsafe { (e.drop_new)(e.new) };
+            }
+        }
+        kept.reverse();
+        self.bufs.writes = kept;
+        self.shadowed = false;
+    }
+
+    /// Unlocks the first `n` write entries without a write.
+    fn unlock_first(&self, n: usize) {
+        for e in &self.bufs.writes[..n] {
+            // SAFETY: write-set pointers were obtained under this attempt's guard, still
+            // pinned.
+            unsafe { e.var.header(&self.guard) }
+                .lock
+                .unlock_unchanged(e.seen);
+        }
+    }
+
+    /// TL2's commit: lock the write set, take a write version, validate the read set,
+    /// publish, unlock at the write version, wake the `retry` waiters of what it wrote.
+    pub(crate) fn commit(&mut self) -> Result<(), CommitFail> {
+        if self.bufs.writes.is_empty() {
+            // Read-only: every read was checked against `rv` when it was made (and by
+            // every extension), so the attempt is serialisable at `rv`.
+            return Ok(());
+        }
+        if self.shadowed {
+            self.dedupe_writes();
+        }
+        let n = self.bufs.writes.len();
+        for i in 0..n {
+            // SAFETY: pinned guard, pointer from a live handle (see `unlock_first`).
+            let h = unsafe { self.bufs.writes[i].var.header(&self.guard) };
+            let mut spins = 0;
+            loop {
+                let w = h.lock.load();
+                if w & LOCKED == 0 {
+                    if h.lock.try_lock(w) {
+                        self.bufs.writes[i].seen = w;
+                        break;
+                    }
+                    continue;
+                }
+                if self.serial {
+                    // A commit that took its version before this serial transaction began
+                    // is finishing (or one that will see the serial bit is backing off).
+                    crate::loom::spin_hint();
+                    continue;
+                }
+                if spins == LOCK_SPINS {
+                    self.unlock_first(i);
+                    return Err(CommitFail::Conflict);
+                }
+                spins += 1;
+                crate::loom::spin_hint();
+            }
+        }
+        let wv = if self.serial {
+            CLOCK.leave_serial_tick()
+        } else {
+            match CLOCK.tick() {
+                Ok(wv) => wv,
+                Err(()) => {
+                    self.unlock_first(n);
+                    return Err(CommitFail::Serial);
+                }
+            }
+        };
+        if !self.serial && wv != self.rv + 1 && !self.validate() {
+            self.unlock_first(n);
+            return Err(CommitFail::Conflict);
+        }
+        // Publish. The old values are retired after the locks are released, because
+        // retiring can run destructors of user values.
+        let mut old = Vec::with_capacity(n);
+        for e in &mut self.bufs.writes {
+            // SAFETY: as above.
+            let h = unsafe { e.var.header(&self.guard) };
+            let prev = h.value.swap(e.new, Ordering::AcqRel);
+            old.push((prev, h.drop_value));
+            e.new = std::ptr::null_mut();
+            h.lock.unlock_at(wv);
+        }
+        // Pairs with the fence a `retry` waiter runs between registering and re-reading
+        // the lock words: either it sees this commit's versions, or this sees its token.
+        fence(Ordering::SeqCst);
+        for e in self.bufs.writes.drain(..) {
+            // SAFETY: as above.
+            unsafe { e.var.header(&self.guard) }.wake_waiters();
+        }
+        for (p, drop_value) in old {
+            let p = SendValue(p);
+            // SAFETY: `p` is no longer reachable from the variable (swapped out above);
+            // transactions pinned now may still read it, and the collector runs the
+            // destructor only after they unpin. `drop_value` matches its type.
+            unsafe {
+                self.guard.defer_unchecked(move || {
+                    let p = p;
+                    drop_value(p.0);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that nothing read has changed (words equal, or locked by this commit with
+    /// the version that was read).
+    fn validate(&self) -> bool {
+        self.bufs.reads.iter().all(|r| {
+            // SAFETY: pinned guard, pointer from a live handle.
+            let w = unsafe { r.var.header(&self.guard) }.lock.load();
+            w == r.word || (w == r.word | LOCKED && self.bufs.writes.iter().any(|e| e.var == r.var))
+        })
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.abandon_writes();
+        self.bufs.reads.clear();
+    }
+}
+
+/// A retired value pointer moved into a deferred destructor.
+struct SendValue(*mut ());
+// SAFETY: it points to a `T: Send + Sync` value that only the destructor touches.
+unsafe impl Send for SendValue {}

@@ -1,0 +1,612 @@
+//! `weft::stm`: conservation and opacity under contention, retry wake-ups, or_else, aborts,
+//! TQueue, and random histories against a sequential model.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use weft::stm::{
+    atomically, atomically_deadline, atomically_result, atomically_timeout, check, retry,
+    try_atomically, StmResult, TQueue, TVar, Transaction,
+};
+
+const ACCOUNTS: usize = 16;
+const START: i64 = 100;
+
+fn bank() -> Arc<Vec<TVar<i64>>> {
+    Arc::new((0..ACCOUNTS).map(|_| TVar::new(START)).collect())
+}
+
+fn xorshift(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+/// Transfers between random accounts by green and kernel threads while auditors (green
+/// and kernel) check the total inside their transactions: the audit never sees a wrong
+/// total (opacity), and the final total is conserved.
+#[test]
+fn transfers_conserve_money_and_audits_see_consistent_totals() {
+    let accounts = bank();
+    let total = START * ACCOUNTS as i64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let transfers_per_thread = 3_000;
+    let audits = Arc::new(AtomicUsize::new(0));
+
+    let transfer = |seed: u64, accounts: Arc<Vec<TVar<i64>>>| {
+        move || {
+            let mut s = seed;
+            for _ in 0..transfers_per_thread {
+                let from = (xorshift(&mut s) % ACCOUNTS as u64) as usize;
+                let to = (xorshift(&mut s) % ACCOUNTS as u64) as usize;
+                let amount = (xorshift(&mut s) % 7) as i64;
+                atomically(|tx| {
+                    let a = tx.read(&accounts[from])?;
+                    tx.write(&accounts[from], a - amount)?;
+                    let b = tx.read(&accounts[to])?;
+                    tx.write(&accounts[to], b + amount)?;
+                    Ok(())
+                });
+            }
+        }
+    };
+    let audit = |accounts: Arc<Vec<TVar<i64>>>, stop: Arc<AtomicBool>, n: Arc<AtomicUsize>| {
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                let sum = atomically(|tx| {
+                    let mut sum = 0;
+                    for a in accounts.iter() {
+                        sum += tx.read(a)?;
+                    }
+                    // An invariant check inside the transaction: with opacity it holds in
+                    // every attempt, even one that would abort.
+                    assert_eq!(sum, total, "an attempt saw an inconsistent snapshot");
+                    Ok(sum)
+                });
+                assert_eq!(sum, total);
+                n.fetch_add(1, Ordering::Relaxed);
+                weft::yield_now();
+            }
+        }
+    };
+
+    let green: Vec<_> = (0..4)
+        .map(|i| weft::spawn(transfer(0x9E37_79B9 + i, accounts.clone())))
+        .collect();
+    let kernel: Vec<_> = (0..2)
+        .map(|i| std::thread::spawn(transfer(0x1234_5678 + i, accounts.clone())))
+        .collect();
+    let green_auditor = weft::spawn(audit(accounts.clone(), stop.clone(), audits.clone()));
+    let kernel_auditor = std::thread::spawn(audit(accounts.clone(), stop.clone(), audits.clone()));
+    for h in green {
+        h.join().unwrap();
+    }
+    for h in kernel {
+        h.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    green_auditor.join().unwrap();
+    kernel_auditor.join().unwrap();
+    let sum: i64 = accounts.iter().map(TVar::load).sum();
+    assert_eq!(sum, total);
+    assert!(audits.load(Ordering::Relaxed) >= 2, "both auditors ran");
+}
+
+/// Exact count: every increment of one hot counter lands once, whatever the conflicts
+/// (this load also drives transactions into the serial fallback).
+#[test]
+fn hot_counter_counts_exactly() {
+    let counter = TVar::new(0u64);
+    let per = 2_000;
+    let hs: Vec<_> = (0..6)
+        .map(|_| {
+            let c = counter.clone();
+            weft::spawn(move || {
+                for _ in 0..per {
+                    atomically(|tx| tx.modify(&c, |v| v + 1));
+                }
+            })
+        })
+        .collect();
+    let ks: Vec<_> = (0..2)
+        .map(|_| {
+            let c = counter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..per {
+                    atomically(|tx| tx.modify(&c, |v| v + 1));
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    for h in ks {
+        h.join().unwrap();
+    }
+    assert_eq!(counter.load(), 8 * per);
+}
+
+/// Waits until `attempts` reaches `n` (the waiter ran its transaction that often).
+fn wait_attempts(attempts: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attempts.load(Ordering::SeqCst) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the waiter never ran attempt {n}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A retrying transaction is woken by a commit to a variable it read, and not by a
+/// commit to one it did not read. Run with a green waiter and with a kernel waiter.
+#[test]
+fn retry_wakes_exactly_on_a_change_of_what_it_read() {
+    for green in [true, false] {
+        let a = TVar::new(0u32);
+        let unrelated = TVar::new(0u32);
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let body = {
+            let (a, attempts) = (a.clone(), attempts.clone());
+            move || {
+                atomically(|tx| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    let v = tx.read(&a)?;
+                    check(v >= 2)?;
+                    Ok(v)
+                })
+            }
+        };
+        let join: Box<dyn FnOnce() -> u32> = if green {
+            let h = weft::spawn(body);
+            Box::new(move || h.join().unwrap())
+        } else {
+            let h = std::thread::spawn(body);
+            Box::new(move || h.join().unwrap())
+        };
+        wait_attempts(&attempts, 1);
+        // Writes to a variable it did not read: no wake-up.
+        for i in 0..5 {
+            atomically(|tx| tx.write(&unrelated, i));
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            1,
+            "woken by an unrelated write"
+        );
+        // A write to what it read, still failing its condition: one more attempt.
+        atomically(|tx| tx.write(&a, 1));
+        wait_attempts(&attempts, 2);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        atomically(|tx| tx.write(&a, 2));
+        assert_eq!(join(), 2);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    }
+}
+
+fn take(tx: &mut Transaction, v: &TVar<Option<u32>>) -> StmResult<u32> {
+    match tx.read(v)? {
+        Some(x) => {
+            tx.write(v, None)?;
+            Ok(x)
+        }
+        None => retry(),
+    }
+}
+
+#[test]
+fn or_else_left_wins_when_it_can() {
+    let a = TVar::new(Some(1));
+    let b = TVar::new(Some(2));
+    let got = atomically(|tx| tx.or_else(|tx| take(tx, &a), |tx| take(tx, &b)));
+    assert_eq!(got, 1);
+    assert_eq!((a.load(), b.load()), (None, Some(2)));
+}
+
+#[test]
+fn or_else_undoes_the_writes_of_a_branch_that_retried() {
+    let a = TVar::new(5u32);
+    let flag = TVar::new(false);
+    let got = atomically(|tx| {
+        tx.or_else(
+            |tx| {
+                tx.write(&a, 99)?; // undone: this branch retries
+                tx.write(&flag, true)?;
+                retry()
+            },
+            |tx| tx.read(&a),
+        )
+    });
+    assert_eq!(got, 5);
+    assert_eq!((a.load(), flag.load()), (5, false));
+}
+
+#[test]
+fn or_else_keeps_the_outer_write_it_shadowed() {
+    let a = TVar::new(0u32);
+    atomically(|tx| {
+        tx.write(&a, 1)?;
+        tx.or_else(
+            |tx| {
+                tx.write(&a, 2)?;
+                retry()
+            },
+            |_| Ok(()),
+        )
+    });
+    assert_eq!(a.load(), 1);
+    atomically(|tx| {
+        tx.write(&a, 3)?;
+        tx.or_else(|tx| tx.write(&a, 4), |_| Ok(()))?;
+        assert_eq!(tx.read(&a)?, 4);
+        Ok(())
+    });
+    assert_eq!(a.load(), 4);
+}
+
+/// Both branches retry: the thread waits on the reads of *both*, so a write to the first
+/// branch's variable wakes it (waiting only on the second would hang here).
+#[test]
+fn or_else_waits_on_the_union_of_both_branches() {
+    for first in [true, false] {
+        let a = TVar::new(None);
+        let b = TVar::new(None);
+        let h = {
+            let (a, b) = (a.clone(), b.clone());
+            weft::spawn(move || atomically(|tx| tx.or_else(|tx| take(tx, &a), |tx| take(tx, &b))))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!h.is_finished());
+        let target = if first { &a } else { &b };
+        atomically(|tx| tx.write(target, Some(7)));
+        assert_eq!(h.join().unwrap(), 7);
+        assert_eq!((a.load(), b.load()), (None, None));
+    }
+}
+
+#[test]
+fn a_panic_aborts_the_transaction_and_propagates() {
+    let a = TVar::new(1u32);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        atomically(|tx| {
+            tx.write(&a, 2)?;
+            if tx.read(&a)? == 2 {
+                panic!("boom");
+            }
+            Ok(())
+        })
+    }));
+    let msg = r.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"boom"));
+    assert_eq!(a.load(), 1);
+    // The thread can run transactions again afterwards.
+    atomically(|tx| tx.write(&a, 3));
+    assert_eq!(a.load(), 3);
+}
+
+#[test]
+fn a_user_error_rolls_back() {
+    let a = TVar::new(10i64);
+    let b = TVar::new(0i64);
+    let r: Result<(), &str> = atomically_result(|tx| {
+        tx.modify(&b, |v| v + 20)?;
+        let x = tx.read(&a)?;
+        if x < 20 {
+            return Ok(Err("insufficient"));
+        }
+        tx.write(&a, x - 20)?;
+        Ok(Ok(()))
+    });
+    assert_eq!(r, Err("insufficient"));
+    assert_eq!((a.load(), b.load()), (10, 0));
+    let r: Result<i64, &str> = atomically_result(|tx| {
+        tx.modify(&a, |v| v - 5)?;
+        Ok(Ok(tx.read(&a)?))
+    });
+    assert_eq!(r, Ok(5));
+    assert_eq!(a.load(), 5);
+}
+
+#[test]
+fn nested_atomically_panics_with_a_message() {
+    for green in [false, true] {
+        let body = || {
+            catch_unwind(|| atomically(|_| Ok(atomically(|_| Ok(1))))).map_err(|e| {
+                e.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            })
+        };
+        let r = if green {
+            weft::spawn(body).join().unwrap()
+        } else {
+            body()
+        };
+        let msg = r.unwrap_err();
+        assert!(msg.contains("inside a transaction"), "{msg}");
+        // The flag was cleared on the way out.
+        assert_eq!(atomically(|_| Ok(2)), 2);
+    }
+}
+
+#[test]
+fn retry_without_reads_panics_instead_of_hanging() {
+    let r = catch_unwind(|| atomically(|_| retry::<()>()));
+    let e = r.unwrap_err();
+    let msg = e.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("read no TVar"), "{msg}");
+}
+
+#[test]
+fn try_and_timeout_variants() {
+    let a = TVar::new(0u32);
+    let t = || try_atomically(|tx| tx.read(&a).and_then(|v| check(v > 0).map(|()| v)));
+    assert!(t().is_err());
+    let start = Instant::now();
+    let r = atomically_timeout(Duration::from_millis(30), |tx| {
+        let v = tx.read(&a)?;
+        check(v > 0)?;
+        Ok(v)
+    });
+    assert!(r.is_err());
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    atomically(|tx| tx.write(&a, 4));
+    assert_eq!(t(), Ok(4));
+    let r = atomically_deadline(Instant::now() + Duration::from_secs(5), |tx| tx.read(&a));
+    assert_eq!(r, Ok(4));
+}
+
+#[test]
+fn timeout_from_a_green_thread_and_wake_before_it() {
+    let a = TVar::new(0u32);
+    let h = {
+        let a = a.clone();
+        weft::spawn(move || {
+            atomically_timeout(Duration::from_secs(10), |tx| {
+                let v = tx.read(&a)?;
+                check(v == 9)?;
+                Ok(v)
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(10));
+    atomically(|tx| tx.write(&a, 9));
+    assert_eq!(h.join().unwrap(), Ok(9));
+}
+
+/// Producers and consumers on one TQueue, green and kernel: every value arrives exactly
+/// once, and each producer's values arrive in order.
+#[test]
+fn tqueue_delivers_everything_once_in_order() {
+    let q: TQueue<(u32, u32)> = TQueue::new();
+    let per = 2_000u32;
+    let producers: Vec<Box<dyn FnOnce() + Send>> = (0..4u32)
+        .map(|p| {
+            let q = q.clone();
+            Box::new(move || {
+                for i in 0..per {
+                    q.send((p, i));
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let consumer = |q: TQueue<(u32, u32)>, n: u32| {
+        move || {
+            let mut got = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                got.push(q.recv());
+            }
+            got
+        }
+    };
+    let c1 = weft::spawn(consumer(q.clone(), 2 * per));
+    let c2 = std::thread::spawn(consumer(q.clone(), 2 * per));
+    let mut ps = Vec::new();
+    for (i, p) in producers.into_iter().enumerate() {
+        if i % 2 == 0 {
+            let h = weft::spawn(p);
+            ps.push(Box::new(move || h.join().unwrap()) as Box<dyn FnOnce()>);
+        } else {
+            let h = std::thread::spawn(p);
+            ps.push(Box::new(move || h.join().unwrap()) as Box<dyn FnOnce()>);
+        }
+    }
+    for p in ps {
+        p();
+    }
+    let mut all = c1.join().unwrap();
+    let b = c2.join().unwrap();
+    for got in [&all, &b] {
+        let mut last = [None; 4];
+        for &(p, i) in got {
+            assert!(last[p as usize].is_none_or(|l| l < i), "out of order");
+            last[p as usize] = Some(i);
+        }
+    }
+    all.extend(b);
+    all.sort_unstable();
+    let want: Vec<_> = (0..4).flat_map(|p| (0..per).map(move |i| (p, i))).collect();
+    assert_eq!(all, want);
+    assert!(atomically(|tx| q.is_empty(tx)));
+}
+
+#[test]
+fn tqueue_transactional_push_is_all_or_nothing() {
+    let q = TQueue::new();
+    let r: Result<(), ()> = atomically_result(|tx| {
+        q.push(tx, 1)?;
+        q.push(tx, 2)?;
+        Ok(Err(()))
+    });
+    assert!(r.is_err());
+    assert_eq!(atomically(|tx| q.try_pop(tx)), None);
+    atomically(|tx| {
+        q.push(tx, 1)?;
+        q.push(tx, 2)?;
+        Ok(())
+    });
+    assert_eq!(atomically(|tx| q.peek(tx)), 1);
+    assert_eq!(atomically(|tx| Ok((q.pop(tx)?, q.pop(tx)?))), (1, 2));
+}
+
+// ---------------------------------------------------------------------------------------
+// Random histories against a sequential model.
+
+#[derive(Clone, Debug)]
+enum Op {
+    Read(usize),
+    Write(usize, i64),
+    Add(usize, i64),
+    /// `or_else` whose first branch runs the ops and then retries (when `retry_first`),
+    /// else commits to the first branch; the second branch runs its ops.
+    OrElse(Vec<Op>, bool, Vec<Op>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let leaf = prop_oneof![
+        (0..4usize).prop_map(Op::Read),
+        (0..4usize, -5..5i64).prop_map(|(v, x)| Op::Write(v, x)),
+        (0..4usize, -5..5i64).prop_map(|(v, x)| Op::Add(v, x)),
+    ];
+    leaf.prop_recursive(2, 12, 4, |inner| {
+        (
+            prop::collection::vec(inner.clone(), 0..4),
+            any::<bool>(),
+            prop::collection::vec(inner, 0..4),
+        )
+            .prop_map(|(a, r, b)| Op::OrElse(a, r, b))
+    })
+}
+
+/// Runs ops in a transaction, appending the values read to `out`.
+fn run_tx(
+    tx: &mut Transaction,
+    vars: &[TVar<i64>],
+    ops: &[Op],
+    out: &mut Vec<i64>,
+) -> StmResult<()> {
+    for o in ops {
+        match o {
+            Op::Read(v) => out.push(tx.read(&vars[*v])?),
+            Op::Write(v, x) => tx.write(&vars[*v], *x)?,
+            Op::Add(v, x) => tx.modify(&vars[*v], |y| y + x)?,
+            Op::OrElse(a, retry_first, b) => {
+                let reads = RefCell::new(std::mem::take(out));
+                let r = tx.or_else(
+                    |tx| {
+                        run_tx(tx, vars, a, &mut reads.borrow_mut())?;
+                        if *retry_first {
+                            retry()
+                        } else {
+                            Ok(())
+                        }
+                    },
+                    |tx| run_tx(tx, vars, b, &mut reads.borrow_mut()),
+                );
+                *out = reads.into_inner();
+                r?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The model: a plain array; `or_else`'s first branch's writes vanish when it retries,
+/// its reads are still reported.
+fn model(state: &mut [i64; 4], ops: &[Op], out: &mut Vec<i64>) {
+    for o in ops {
+        match o {
+            Op::Read(v) => out.push(state[*v]),
+            Op::Write(v, x) => state[*v] = *x,
+            Op::Add(v, x) => state[*v] += x,
+            Op::OrElse(a, retry_first, b) => {
+                let saved = *state;
+                model(state, a, out);
+                if *retry_first {
+                    *state = saved;
+                    model(state, b, out);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Sequential histories: each transaction's reads and the final state match the model;
+    /// transactions rolled back by a user abort leave no effect.
+    #[test]
+    fn histories_match_a_sequential_model(
+        txs in prop::collection::vec((prop::collection::vec(op(), 0..6), any::<bool>()), 1..8)
+    ) {
+        let vars: Vec<_> = (0..4).map(|i| TVar::new(i as i64)).collect();
+        let mut state = [0, 1, 2, 3];
+        for (ops, abort) in &txs {
+            let got: Result<Vec<i64>, Vec<i64>> = atomically_result(|tx| {
+                let mut out = Vec::new();
+                run_tx(tx, &vars, ops, &mut out)?;
+                Ok(if *abort { Err(out) } else { Ok(out) })
+            });
+            let mut want = Vec::new();
+            let mut next = state;
+            model(&mut next, ops, &mut want);
+            let reads = match got { Ok(r) | Err(r) => r };
+            prop_assert_eq!(reads, want);
+            if !*abort {
+                state = next;
+            }
+            let now: Vec<i64> = vars.iter().map(TVar::load).collect();
+            prop_assert_eq!(now, state.to_vec());
+        }
+    }
+
+    /// Concurrent histories of commuting transactions (adds) on 2 green and 2 kernel
+    /// threads: the final state is the model's, whatever the interleaving.
+    #[test]
+    fn concurrent_adds_match_the_model(
+        work in prop::collection::vec(prop::collection::vec((0..4usize, -5..5i64), 1..4), 4..5)
+    ) {
+        let vars: Arc<Vec<_>> = Arc::new((0..4).map(|_| TVar::new(0i64)).collect());
+        let mut want = [0i64; 4];
+        for tx in &work {
+            for &(v, x) in tx {
+                want[v] += 50 * x;
+            }
+        }
+        let mut hs: Vec<Box<dyn FnOnce()>> = Vec::new();
+        for (i, tx) in work.into_iter().enumerate() {
+            let vars = vars.clone();
+            let body = move || {
+                for _ in 0..50 {
+                    atomically(|t| {
+                        for &(v, x) in &tx {
+                            t.modify(&vars[v], |y| y + x)?;
+                        }
+                        Ok(())
+                    });
+                }
+            };
+            if i % 2 == 0 {
+                let h = weft::spawn(body);
+                hs.push(Box::new(move || h.join().unwrap()));
+            } else {
+                let h = std::thread::spawn(body);
+                hs.push(Box::new(move || h.join().unwrap()));
+            }
+        }
+        for h in hs {
+            h();
+        }
+        let now: Vec<i64> = vars.iter().map(TVar::load).collect();
+        prop_assert_eq!(now, want.to_vec());
+    }
+}
