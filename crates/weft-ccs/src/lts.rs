@@ -156,16 +156,20 @@ impl Lts {
         self.labels.get(label as usize).map_or("?", String::as_str)
     }
 
-    /// The label with this name, if any (`tau` and `i` both name the internal action).
+    /// The label with this name, if any (`tau` names the internal action, and so does `i`
+    /// unless a visible label is called `i`).
     #[must_use]
     pub fn label(&self, name: &str) -> Option<u32> {
-        if name == "tau" || name == "i" {
+        if name == "tau" {
             return Some(Self::TAU);
         }
-        self.labels
+        let found = self
+            .labels
             .iter()
+            .skip(1)
             .position(|l| l == name)
-            .and_then(|i| u32::try_from(i).ok())
+            .and_then(|i| u32::try_from(i + 1).ok());
+        found.or((name == "i").then_some(Self::TAU))
     }
 
     /// The outgoing transitions of state `s`, sorted by label then target.
