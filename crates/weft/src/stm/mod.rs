@@ -273,14 +273,15 @@ thread_local! {
     static IN_STM_KERNEL: Cell<bool> = const { Cell::new(false) };
 }
 
-fn take_buffers() -> Buffers {
-    SPARE.with(Cell::take).map(|b| *b).unwrap_or_default()
+fn take_buffers() -> Box<Buffers> {
+    SPARE.with(Cell::take).unwrap_or_default()
 }
 
-fn give_buffers(mut b: Buffers) {
+/// Returns an attempt's vectors (emptied) for the next attempt on this kernel thread.
+pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     b.reads.clear();
     if b.reads.capacity() <= 4096 {
-        SPARE.with(|s| s.set(Some(Box::new(b))));
+        SPARE.with(|s| s.set(Some(b)));
     }
 }
 
@@ -422,7 +423,6 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
             Ok(r) => match tx.commit() {
                 Ok(()) => {
                     drop(serial);
-                    give_buffers(std::mem::take(&mut tx.bufs));
                     counters::commit();
                     return Ok(r);
                 }
@@ -433,7 +433,6 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                 drop(serial);
                 tx.abandon_writes();
                 if let Wait::Never = wait {
-                    give_buffers(std::mem::take(&mut tx.bufs));
                     return Err(Stopped::WouldBlock);
                 }
                 // Take counts on what was read while still pinned, then unpin.
@@ -446,7 +445,6 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                     }
                 }
                 let read_any = !tx.bufs.reads.is_empty();
-                give_buffers(std::mem::take(&mut tx.bufs));
                 drop(tx);
                 assert!(
                     read_any,
@@ -465,7 +463,6 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
         // The attempt conflicted (at a read or at commit), or met a serial transaction.
         drop(serial);
         tx.abandon_writes();
-        give_buffers(std::mem::take(&mut tx.bufs));
         drop(tx);
         match failed {
             CommitFail::Conflict => {

@@ -6,6 +6,12 @@
 //! about a variable is a [`VarPtr`] to the untyped header, so read and write sets are plain
 //! vectors.
 //!
+//! **Inline values.** A primitive `T` (integers, floats, `bool`, `char`, `()`: at most 8
+//! bytes, no padding, no drop glue; recognised by its `TypeId`, which the compiler folds
+//! to a constant) is stored in the header's `bits` word instead of a box, and pending
+//! writes keep it inline too: a transaction on such variables allocates nothing and
+//! retires nothing. The read protocol is the same, with `bits` as the slot.
+//!
 //! **Reclamation (crossbeam-epoch).** A committer swaps in a new value and retires the old
 //! one with the epoch collector; the last handle to go retires the header (and its value)
 //! the same way. Every transaction attempt stays pinned from its first read to the end of
@@ -17,7 +23,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_epoch::{self as epoch, Guard};
@@ -43,8 +49,11 @@ impl RetryToken {
 /// The untyped part of a variable, shared by every handle.
 pub(crate) struct VarHeader {
     pub(crate) lock: VLock,
-    /// The current value: a `Box<T>` turned into a raw pointer, never mutated in place.
+    /// The current value: a `Box<T>` turned into a raw pointer, never mutated in place
+    /// (null for an inline `T`).
     pub(crate) value: AtomicPtr<()>,
+    /// The current value of an inline `T` ([`is_inline`]), as [`to_bits`] makes it.
+    pub(crate) bits: AtomicU64,
     /// Handles ([`TVar`]s and retained [`VarPtr`]s) alive.
     refs: AtomicUsize,
     /// Retry tokens registered in `waiters` (read without the lock by committers).
@@ -61,6 +70,75 @@ impl Slot for AtomicPtr<()> {
         self.load(Ordering::Acquire)
     }
 }
+
+impl Slot for AtomicU64 {
+    type Value = u64;
+    #[inline]
+    fn load_acquire(&self) -> u64 {
+        self.load(Ordering::Acquire)
+    }
+}
+
+/// `true` when `T` is kept inline in a `u64`: a primitive of at most 8 bytes with no
+/// padding bytes, no drop glue, and every bit pattern of it a valid `u64` prefix.
+#[inline(always)]
+pub(crate) fn is_inline<T: 'static>() -> bool {
+    use std::any::TypeId;
+    let t = TypeId::of::<T>();
+    t == TypeId::of::<u64>()
+        || t == TypeId::of::<i64>()
+        || t == TypeId::of::<u32>()
+        || t == TypeId::of::<i32>()
+        || t == TypeId::of::<usize>()
+        || t == TypeId::of::<isize>()
+        || t == TypeId::of::<u16>()
+        || t == TypeId::of::<i16>()
+        || t == TypeId::of::<u8>()
+        || t == TypeId::of::<i8>()
+        || t == TypeId::of::<f64>()
+        || t == TypeId::of::<f32>()
+        || t == TypeId::of::<bool>()
+        || t == TypeId::of::<char>()
+        || t == TypeId::of::<()>()
+}
+
+/// An inline value as a word (the low `size_of::<T>()` bytes, the rest zero).
+#[inline(always)]
+pub(crate) fn to_bits<T: 'static>(v: T) -> u64 {
+    assert!(is_inline::<T>());
+    let mut bits = 0u64;
+    // SAFETY: `T` is one of the primitives of `is_inline`: at most 8 bytes, every byte
+    // initialised (no padding), so copying its bytes into a `u64` yields initialised
+    // bytes; `T` has no drop glue, so `v` needs no drop.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&raw const v).cast::<u8>(),
+            (&raw mut bits).cast::<u8>(),
+            std::mem::size_of::<T>(),
+        );
+    }
+    bits
+}
+
+/// The inverse of [`to_bits`].
+///
+/// # Safety
+///
+/// `bits` was made by [`to_bits::<T>`] (same `T`).
+#[inline(always)]
+pub(crate) unsafe fn from_bits<T: 'static>(bits: u64) -> T {
+    debug_assert!(is_inline::<T>());
+    // SAFETY: `size_of::<T>() <= 8` (`is_inline`), and the leading bytes are those of a
+    // valid `T` written by `to_bits` (a bitwise copy of a primitive is a valid value).
+    unsafe { std::mem::transmute_copy::<u64, T>(&bits) }
+}
+
+/// Drops nothing: the "destructor" of an inline value.
+///
+/// # Safety
+///
+/// None needed (it has the signature of [`drop_boxed`] and does nothing).
+pub(crate) unsafe fn drop_nothing(_: *mut ()) {}
 
 /// Drops a `Box<T>` made by [`box_value`].
 ///
@@ -196,7 +274,10 @@ impl VarPtr {
             guard.defer_unchecked(move || {
                 let p = p;
                 let header = Box::from_raw(p.0.as_ptr());
-                (header.drop_value)(header.value.load(Ordering::Relaxed));
+                let value = header.value.load(Ordering::Relaxed);
+                if !value.is_null() {
+                    (header.drop_value)(value);
+                }
             });
         }
     }
@@ -237,13 +318,19 @@ unsafe impl<T: Send + Sync> Sync for TVar<T> {}
 impl<T: Clone + Send + Sync + 'static> TVar<T> {
     /// A new variable holding `value`.
     pub fn new(value: T) -> Self {
+        let (ptr, bits, drop_value): (_, _, unsafe fn(*mut ())) = if is_inline::<T>() {
+            (std::ptr::null_mut(), to_bits(value), drop_nothing)
+        } else {
+            (box_value(value), 0, drop_boxed::<T>)
+        };
         let header = Box::new(VarHeader {
             lock: VLock::new(0),
-            value: AtomicPtr::new(box_value(value)),
+            value: AtomicPtr::new(ptr),
+            bits: AtomicU64::new(bits),
             refs: AtomicUsize::new(1),
             waiting: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
-            drop_value: drop_boxed::<T>,
+            drop_value,
         });
         TVar {
             ptr: VarPtr(NonNull::from(Box::leak(header))),
@@ -258,7 +345,12 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         let guard = epoch::pin();
         let h = self.header(&guard);
         loop {
-            if let Ok((_, p)) = read_consistent(&h.lock, &h.value, 64) {
+            if is_inline::<T>() {
+                if let Ok((_, bits)) = read_consistent(&h.lock, &h.bits, 64) {
+                    // SAFETY: the slot of an inline `T` only ever holds `to_bits::<T>`.
+                    return unsafe { from_bits::<T>(bits) };
+                }
+            } else if let Ok((_, p)) = read_consistent(&h.lock, &h.value, 64) {
                 // SAFETY: `p` is the published value of a consistent version: a `Box<T>`
                 // never mutated after publication, kept alive by `guard`.
                 return unsafe { &*p.cast::<T>() }.clone();

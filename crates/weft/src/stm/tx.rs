@@ -11,11 +11,14 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{fence, Ordering};
 
 use crossbeam_epoch::Guard;
 
-use super::tvar::{box_value, drop_boxed, TVar, VarPtr};
+use super::tvar::{
+    box_value, drop_boxed, drop_nothing, from_bits, is_inline, to_bits, TVar, VarPtr,
+};
 use super::vlock::{read_consistent, version, ReadFail, LOCKED};
 use super::{StmError, StmResult, CLOCK};
 
@@ -31,18 +34,25 @@ pub(crate) struct ReadEntry {
 
 pub(crate) struct WriteEntry {
     var: VarPtr,
-    /// The pending value (a `Box<T>`), owned by the entry until a commit installs it.
+    /// The pending value (a `Box<T>`), owned by the entry until a commit installs it;
+    /// null for an inline `T`, whose pending value is `bits`.
     new: *mut (),
+    bits: u64,
     drop_new: unsafe fn(*mut ()),
     /// The lock word before this commit locked it.
     seen: u64,
 }
+
+/// A value replaced by a commit, and its destructor.
+type Retired = (*mut (), unsafe fn(*mut ()));
 
 /// Reusable vectors of an attempt.
 #[derive(Default)]
 pub(crate) struct Buffers {
     pub(crate) reads: Vec<ReadEntry>,
     writes: Vec<WriteEntry>,
+    /// Values replaced by a commit, retired once its locks are released.
+    retired: Vec<Retired>,
 }
 
 /// Why a commit failed.
@@ -68,7 +78,7 @@ pub struct Transaction {
     pub(crate) guard: Guard,
     pub(crate) rv: u64,
     pub(crate) serial: bool,
-    pub(crate) bufs: Buffers,
+    pub(crate) bufs: ManuallyDrop<Box<Buffers>>,
     bloom: u64,
     /// Entries of `writes` below this index belong to an enclosing `or_else` level.
     mark: usize,
@@ -89,13 +99,13 @@ impl fmt::Debug for Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(guard: Guard, rv: u64, serial: bool, bufs: Buffers) -> Self {
+    pub(crate) fn new(guard: Guard, rv: u64, serial: bool, bufs: Box<Buffers>) -> Self {
         debug_assert!(bufs.reads.is_empty() && bufs.writes.is_empty());
         Transaction {
             guard,
             rv,
             serial,
-            bufs,
+            bufs: ManuallyDrop::new(bufs),
             bloom: 0,
             mark: 0,
             shadowed: false,
@@ -121,11 +131,33 @@ impl Transaction {
     pub fn read<T: Clone + Send + Sync + 'static>(&mut self, var: &TVar<T>) -> StmResult<T> {
         let p = var.ptr();
         if let Some(i) = self.find_write(p) {
+            let e = &self.bufs.writes[i];
+            if is_inline::<T>() {
+                // SAFETY: an inline entry's bits come from `to_bits::<T>`.
+                return Ok(unsafe { from_bits::<T>(e.bits) });
+            }
             // SAFETY: entries for `p` hold a `Box<T>` of this variable's `T`, owned by
             // the entry and alive until the entry is dropped or installed.
-            return Ok(unsafe { &*self.bufs.writes[i].new.cast::<T>() }.clone());
+            return Ok(unsafe { &*e.new.cast::<T>() }.clone());
         }
         let h = var.header(&self.guard);
+        if is_inline::<T>() {
+            loop {
+                match read_consistent(&h.lock, &h.bits, READ_SPINS) {
+                    Ok((word, bits)) => {
+                        if version(word) > self.rv {
+                            self.extend()?;
+                            continue;
+                        }
+                        self.bufs.reads.push(ReadEntry { var: p, word });
+                        // SAFETY: the slot of an inline `T` only holds `to_bits::<T>`.
+                        return Ok(unsafe { from_bits::<T>(bits) });
+                    }
+                    Err(ReadFail::Locked) if self.serial => crate::yield_now(),
+                    Err(ReadFail::Locked) => return Err(StmError::conflict()),
+                }
+            }
+        }
         loop {
             match read_consistent(&h.lock, &h.value, READ_SPINS) {
                 Ok((word, value)) => {
@@ -172,19 +204,36 @@ impl Transaction {
         let p = var.ptr();
         if let Some(i) = self.find_write(p) {
             if i >= self.mark {
-                // SAFETY: as in `read`: the entry owns a `Box<T>` of this `T`.
-                unsafe { *self.bufs.writes[i].new.cast::<T>() = value };
+                let e = &mut self.bufs.writes[i];
+                if is_inline::<T>() {
+                    e.bits = to_bits(value);
+                } else {
+                    // SAFETY: as in `read`: the entry owns a `Box<T>` of this `T`.
+                    unsafe { *e.new.cast::<T>() = value };
+                }
                 return Ok(());
             }
             self.shadowed = true;
         }
         self.bloom |= p.bloom_bit();
-        self.bufs.writes.push(WriteEntry {
-            var: p,
-            new: box_value(value),
-            drop_new: drop_boxed::<T>,
-            seen: 0,
-        });
+        let entry = if is_inline::<T>() {
+            WriteEntry {
+                var: p,
+                new: std::ptr::null_mut(),
+                bits: to_bits(value),
+                drop_new: drop_nothing,
+                seen: 0,
+            }
+        } else {
+            WriteEntry {
+                var: p,
+                new: box_value(value),
+                bits: 0,
+                drop_new: drop_boxed::<T>,
+                seen: 0,
+            }
+        };
+        self.bufs.writes.push(entry);
         Ok(())
     }
 
@@ -250,8 +299,10 @@ impl Transaction {
     /// Drops the pending writes from index `len` on.
     fn truncate_writes(&mut self, len: usize) {
         for e in self.bufs.writes.drain(len..) {
-            // SAFETY: the entry owns its pending value; it is dropped with the entry.
-            unsafe { (e.drop_new)(e.new) };
+            if !e.new.is_null() {
+                // SAFETY: the entry owns its pending value; it is dropped with the entry.
+                unsafe { (e.drop_new)(e.new) };
+            }
         }
     }
 
@@ -269,8 +320,10 @@ impl Transaction {
             if seen.insert(e.var) {
                 kept.push(e);
             } else {
-                // SAFETY: the shadowed entry owns its value, which is never installed.
-                unsafe { (e.drop_new)(e.new) };
+                if !e.new.is_null() {
+                    // SAFETY: the shadowed entry owns its value, never installed.
+                    unsafe { (e.drop_new)(e.new) };
+                }
             }
         }
         kept.reverse();
@@ -345,13 +398,17 @@ impl Transaction {
         }
         // Publish. The old values are retired after the locks are released, because
         // retiring can run destructors of user values.
-        let mut old = Vec::with_capacity(n);
-        for e in &mut self.bufs.writes {
+        let bufs = &mut *self.bufs;
+        for e in &mut bufs.writes {
             // SAFETY: as above.
             let h = unsafe { e.var.header(&self.guard) };
-            let prev = h.value.swap(e.new, Ordering::AcqRel);
-            old.push((prev, h.drop_value));
-            e.new = std::ptr::null_mut();
+            if e.new.is_null() {
+                h.bits.store(e.bits, Ordering::Release);
+            } else {
+                let prev = h.value.swap(e.new, Ordering::AcqRel);
+                bufs.retired.push((prev, h.drop_value));
+                e.new = std::ptr::null_mut();
+            }
             h.lock.unlock_at(wv);
         }
         // Pairs with the fence a `retry` waiter runs between registering and re-reading
@@ -361,7 +418,7 @@ impl Transaction {
             // SAFETY: as above.
             unsafe { e.var.header(&self.guard) }.wake_waiters();
         }
-        for (p, drop_value) in old {
+        for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);
             // SAFETY: `p` is no longer reachable from the variable (swapped out above);
             // transactions pinned now may still read it, and the collector runs the
@@ -390,7 +447,9 @@ impl Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         self.abandon_writes();
-        self.bufs.reads.clear();
+        // SAFETY: `bufs` is not used after this (the transaction is being dropped).
+        let bufs = unsafe { ManuallyDrop::take(&mut self.bufs) };
+        super::give_buffers(bufs);
     }
 }
 

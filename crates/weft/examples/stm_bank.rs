@@ -1,0 +1,72 @@
+//! Bank transfers and read-only transactions on weft's STM (a quick look; the lab's STM
+//! section is the full comparison): `cargo run --release -p weft --example stm_bank`.
+use std::sync::Arc;
+use std::time::Instant;
+
+use weft::stm::{atomically, TVar};
+
+fn main() {
+    let accounts: Arc<Vec<TVar<i64>>> = Arc::new((0..1000).map(|_| TVar::new(1000)).collect());
+    let transfers = 400_000u64;
+    let threads: u64 = std::env::var("T")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    for round in 0..3 {
+        let before = weft::stm::stats();
+        let t = Instant::now();
+        let hs: Vec<_> = (0..threads)
+            .map(|i| {
+                let accounts = accounts.clone();
+                std::thread::spawn(move || {
+                    let mut s = 0x9E37_79B9_7F4A_7C15u64 ^ ((i + 1) * 0x1234_5677);
+                    for _ in 0..transfers / threads {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        let from = (s % 1000) as usize;
+                        let to = ((s >> 20) % 1000) as usize;
+                        atomically(|tx| {
+                            let a = tx.read(&accounts[from])?;
+                            tx.write(&accounts[from], a - 1)?;
+                            let b = tx.read(&accounts[to])?;
+                            tx.write(&accounts[to], b + 1)
+                        });
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let dt = t.elapsed();
+        let after = weft::stm::stats();
+        println!(
+            "round {round}: {:.1} M transfers/s, conflicts {}, serial {}",
+            transfers as f64 / dt.as_secs_f64() / 1e6,
+            after.conflicts - before.conflicts,
+            after.serial - before.serial
+        );
+    }
+    let total: i64 = accounts.iter().map(TVar::load).sum();
+    assert_eq!(total, 1_000_000);
+    // Read-only transaction over 4 TVars.
+    let n = 2_000_000;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut sum = 0;
+        for i in 0..n {
+            let base = (i * 4) % 996;
+            sum += atomically(|tx| {
+                Ok(tx.read(&accounts[base])?
+                    + tx.read(&accounts[base + 1])?
+                    + tx.read(&accounts[base + 2])?
+                    + tx.read(&accounts[base + 3])?)
+            });
+        }
+        println!(
+            "read-only 4 TVars: {:.1} ns ({sum})",
+            t.elapsed().as_nanos() as f64 / n as f64
+        );
+    }
+}
