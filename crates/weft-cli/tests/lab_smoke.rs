@@ -333,3 +333,36 @@ fn unusable_report_directory_is_a_usage_error() {
         "the message says what to do: {stderr}"
     );
 }
+
+#[test]
+fn stm_section_reports_positive_figures_and_right_totals() {
+    let s = run_section("stm");
+
+    let bank = table(&s, "bank");
+    let rate = column(bank, "rate");
+    let check = column(bank, "check");
+    let measured: Vec<&Value> = rows(bank)
+        .iter()
+        .filter(|r| !r[0].as_str().unwrap_or("").contains("quoted"))
+        .collect();
+    assert_eq!(measured.len(), 10, "every bank probe has a row");
+    for row in measured {
+        assert!(row[rate].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        assert!(
+            row[check].as_str().is_some_and(|c| c.starts_with("right")),
+            "a wrong total: {row}"
+        );
+    }
+    positive(table(&s, "read_only"), "weft STM", "ns");
+    positive(table(&s, "read_only"), "stm crate", "ns");
+    let mostly = table(&s, "read_mostly");
+    positive(mostly, "weft STM", "reads");
+    positive(mostly, "weft STM", "writes");
+    let sums = column(mostly, "check");
+    for row in rows(mostly) {
+        assert_eq!(row[sums], "consistent", "{row}");
+    }
+    let queue = table(&s, "queue");
+    positive(queue, "weft TQueue (kernel threads)", "ns");
+    positive(queue, "weft TQueue (green threads, 2 workers)", "ns");
+}

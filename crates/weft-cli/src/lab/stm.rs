@@ -1,14 +1,201 @@
-//! The survey's section on Software transactional memory, measured here and now (under construction).
+//! The survey's *Software Transactional Memory* section, measured here and now.
+//!
+//! Each probe runs in a fresh child process ([`child::run_probe`]); figures are medians of
+//! the profile's repeats (after an untimed warm-up round):
+//! - bank transfers between 1 000 accounts by 2 kernel threads: weft's STM, the `stm` crate,
+//!   one global `parking_lot::Mutex`, per-account `parking_lot` mutexes taken in order; the
+//!   same with one auditor thread summing all accounts in a loop alongside (the auditors'
+//!   totals must all be right: with STM this is the opacity check, done by the auditing
+//!   transactions themselves); and weft's STM with 100 green threads on 2 workers;
+//! - a read-only transaction over 4 variables (weft, the `stm` crate);
+//! - a read-mostly load: one thread sums 1 000 variables in read-only transactions while
+//!   another keeps updating 8 of them (weft, the `stm` crate, a global `RwLock`);
+//! - a blocking producer/consumer on weft's `TQueue` (kernel and green threads) against
+//!   `std::sync::mpsc`.
+//!
+//! The figures of GHC and of the peers quoted in issue 4 are labelled as quoted.
 
+pub mod probes;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::child::{self, ProbeFailure};
 use super::progress::Progress;
-use super::report::{NoteKind, SectionReport};
+use super::render::format::{grouped, nanos};
+use super::report::{Cell, NoteKind, SectionReport, Table, Unit};
 use super::{Profile, Section};
+use probes::{Bank, BankOutcome, Imp, Queue, QueueImp, ReadMostly, ReadMostlyOutcome, ReadOnly};
 
 const NAME: &str = "stm";
 
-/// The section.
+/// Median, fastest and slowest repeat.
+type Spread = (f64, f64, f64);
+
+/// The *STM* section.
 #[derive(Debug, Clone, Copy)]
 pub struct Stm;
+
+/// The probes this section runs in child processes.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "probe", rename_all = "snake_case")]
+enum Probe {
+    Bank(Bank),
+    ReadOnly(ReadOnly),
+    ReadMostly(ReadMostly),
+    Queue(Queue),
+}
+
+/// Counts and repeats for one profile.
+#[derive(Debug, Clone)]
+struct Plan {
+    accounts: usize,
+    transfers: u64,
+    threads: usize,
+    green_threads: usize,
+    repeats: usize,
+    read_only_tx: u64,
+    read_mostly_ms: u64,
+    items: u64,
+}
+
+impl Plan {
+    fn new(profile: Profile) -> Self {
+        let quick = Plan {
+            accounts: 1_000,
+            transfers: 400_000,
+            threads: 2,
+            green_threads: 100,
+            repeats: 3,
+            read_only_tx: 2_000_000,
+            read_mostly_ms: 200,
+            items: 200_000,
+        };
+        match profile {
+            Profile::Test => Plan {
+                transfers: 4_000,
+                green_threads: 10,
+                repeats: 1,
+                read_only_tx: 10_000,
+                read_mostly_ms: 20,
+                items: 2_000,
+                ..quick
+            },
+            Profile::Quick => quick,
+            Profile::Full => Plan {
+                transfers: 2_000_000,
+                repeats: 7,
+                read_only_tx: 10_000_000,
+                read_mostly_ms: 1_000,
+                items: 1_000_000,
+                ..quick
+            },
+        }
+    }
+
+    fn bank(&self, imp: Imp, auditors: usize, green: bool) -> Bank {
+        Bank {
+            imp,
+            threads: if green {
+                self.green_threads
+            } else {
+                self.threads
+            },
+            green,
+            workers: 2,
+            accounts: self.accounts,
+            transfers: self.transfers,
+            auditors,
+            repeats: self.repeats,
+        }
+    }
+
+    fn banks(&self) -> Vec<Bank> {
+        let imps = [
+            Imp::WeftStm,
+            Imp::StmCrate,
+            Imp::GlobalMutex,
+            Imp::AccountMutexes,
+        ];
+        let mut out: Vec<Bank> = imps.iter().map(|&i| self.bank(i, 0, false)).collect();
+        out.extend(imps.iter().map(|&i| self.bank(i, 1, false)));
+        out.push(self.bank(Imp::WeftStm, 0, true));
+        out.push(self.bank(Imp::WeftStm, 1, true));
+        out
+    }
+
+    fn read_only(&self) -> Vec<ReadOnly> {
+        [Imp::WeftStm, Imp::StmCrate]
+            .iter()
+            .map(|&imp| ReadOnly {
+                imp,
+                transactions: if imp == Imp::StmCrate {
+                    self.read_only_tx / 8
+                } else {
+                    self.read_only_tx
+                },
+                repeats: self.repeats,
+            })
+            .collect()
+    }
+
+    fn read_mostly(&self) -> Vec<ReadMostly> {
+        [Imp::WeftStm, Imp::StmCrate, Imp::GlobalRwLock]
+            .iter()
+            .map(|&imp| ReadMostly {
+                imp,
+                vars: self.accounts,
+                hot: 8,
+                millis: self.read_mostly_ms,
+                repeats: self.repeats,
+            })
+            .collect()
+    }
+
+    fn queues(&self) -> Vec<Queue> {
+        [
+            QueueImp::TQueueKernel,
+            QueueImp::TQueueGreen,
+            QueueImp::StdChannel,
+        ]
+        .iter()
+        .map(|&imp| Queue {
+            imp,
+            items: self.items,
+            repeats: self.repeats,
+        })
+        .collect()
+    }
+}
+
+/// Quoted from issue 4 (1 000 accounts, 400 000 transfers of 1 by 2 threads, medians of 3;
+/// not measured by this lab): label, transfers per second.
+const QUOTED_BANK: [(&str, f64); 5] = [
+    ("GHC stm, 1 capability", 16.7e6),
+    ("GHC stm, 2 capabilities", 10.4e6),
+    ("stm crate", 4.6e6),
+    ("per-account parking_lot mutexes, ordered", 46e6),
+    ("one global mutex", 75e6),
+];
+
+/// Quoted from issue 4: a read-only transaction over 4 TVars, nanoseconds.
+const QUOTED_READ_ONLY: [(&str, f64); 2] = [("GHC stm", 37.0), ("stm crate", 274.0)];
+
+/// weft's targets, quoted from issue 4.
+mod target {
+    /// Bank transfers: at least this many times the stm crate.
+    pub const VS_STM_CRATE: f64 = 5.0;
+    /// Bank transfers: within this factor of per-account ordered locking.
+    pub const VS_ACCOUNT_LOCKS: f64 = 2.0;
+    /// Read-only transaction over 4 TVars, nanoseconds.
+    pub const READ_ONLY_NS: f64 = 35.0;
+}
+
+const CLAIM: &str = "Under Concurrency Control → Shared Memory the survey lists Software \
+Transactional Memory (a heading with no text of its own). The classic claims: transactions \
+compose where locks do not, readers never see a half-done update (opacity), and the price is \
+bookkeeping per access and re-execution under conflicts.";
 
 impl Section for Stm {
     fn name(&self) -> &'static str {
@@ -16,24 +203,408 @@ impl Section for Stm {
     }
 
     fn title(&self) -> &'static str {
-        "Software transactional memory"
+        "Software transactional memory: TVar, atomically, retry"
     }
 
     fn claim(&self) -> &'static str {
-        ""
+        CLAIM
     }
 
-    fn steps(&self, _profile: Profile) -> u64 {
-        0
+    fn steps(&self, profile: Profile) -> u64 {
+        let p = Plan::new(profile);
+        (p.banks().len() + p.read_only().len() + p.read_mostly().len() + p.queues().len()) as u64
     }
 
-    fn run(&self, _profile: Profile, _progress: &Progress) -> SectionReport {
+    fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
+        let plan = Plan::new(profile);
         let mut report = SectionReport::new(NAME, self.title(), self.claim());
-        report.note(NoteKind::Info, "Not measured yet.");
+        let timeout = Duration::from_secs(if profile == Profile::Full { 300 } else { 90 });
+        let run = |what: String, probe: Probe| -> Result<serde_json::Value, ProbeFailure> {
+            progress.probe(what);
+            let r = child::run_probe(NAME, &probe, timeout);
+            progress.done();
+            r
+        };
+        let banks: Vec<(Bank, Result<BankOutcome, ProbeFailure>)> = plan
+            .banks()
+            .into_iter()
+            .map(|b| {
+                let r = run(describe_bank(&b), Probe::Bank(b)).and_then(decode);
+                (b, r)
+            })
+            .collect();
+        let read_only: Vec<(ReadOnly, Result<Spread, ProbeFailure>)> = plan
+            .read_only()
+            .into_iter()
+            .map(|p| {
+                let what = format!("{}: read-only transaction over 4 variables", p.imp.label());
+                (p, run(what, Probe::ReadOnly(p)).and_then(decode))
+            })
+            .collect();
+        let read_mostly: Vec<(ReadMostly, Result<ReadMostlyOutcome, ProbeFailure>)> = plan
+            .read_mostly()
+            .into_iter()
+            .map(|p| {
+                let what = format!("{}: read-mostly", p.imp.label());
+                (p, run(what, Probe::ReadMostly(p)).and_then(decode))
+            })
+            .collect();
+        let queues: Vec<(Queue, Result<Spread, ProbeFailure>)> = plan
+            .queues()
+            .into_iter()
+            .map(|p| {
+                let what = format!("{}: producer/consumer", p.imp.label());
+                (p, run(what, Probe::Queue(p)).and_then(decode))
+            })
+            .collect();
+
+        report_bank(&plan, &banks, &mut report);
+        report_read_only(&read_only, &mut report);
+        report_read_mostly(&plan, &read_mostly, &mut report);
+        report_queues(&plan, &queues, &mut report);
+        if profile == Profile::Test {
+            report.note(
+                NoteKind::Info,
+                "Test profile: tiny counts, meant for smoke tests; the figures are not \
+                 meaningful and weft's targets are not checked.",
+            );
+        } else {
+            report_targets(&banks, &read_only, &mut report);
+        }
         report
     }
 
-    fn probe(&self, _spec: &str) -> Result<serde_json::Value, String> {
-        Err("this section has no probes yet".to_owned())
+    fn probe(&self, spec: &str) -> Result<serde_json::Value, String> {
+        let probe: Probe = serde_json::from_str(spec)
+            .map_err(|e| format!("not a probe of the stm section: {e}"))?;
+        let value = match probe {
+            Probe::Bank(s) => serde_json::to_value(probes::bank(&s)?),
+            Probe::ReadOnly(s) => serde_json::to_value(probes::read_only(&s)?),
+            Probe::ReadMostly(s) => serde_json::to_value(probes::read_mostly(&s)?),
+            Probe::Queue(s) => serde_json::to_value(probes::queue(&s)?),
+        };
+        value.map_err(|e| e.to_string())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ProbeFailure> {
+    serde_json::from_value(v).map_err(|e| ProbeFailure::Reported(format!("bad result: {e}")))
+}
+
+fn describe_bank(b: &Bank) -> String {
+    let who = if b.green {
+        format!("{} green threads on {} workers", b.threads, b.workers)
+    } else {
+        format!("{} kernel threads", b.threads)
+    };
+    let audit = if b.auditors > 0 {
+        format!(", {} auditor", b.auditors)
+    } else {
+        String::new()
+    };
+    format!("{}: bank, {who}{audit}", b.imp.label())
+}
+
+fn failure_text(f: &ProbeFailure) -> String {
+    format!("no figure: the probe {f}")
+}
+
+fn find(
+    banks: &[(Bank, Result<BankOutcome, ProbeFailure>)],
+    imp: Imp,
+    auditors: usize,
+    green: bool,
+) -> Option<&BankOutcome> {
+    banks
+        .iter()
+        .find(|(b, _)| b.imp == imp && b.auditors == auditors && b.green == green)
+        .and_then(|(_, r)| r.as_ref().ok())
+}
+
+fn report_bank(
+    plan: &Plan,
+    banks: &[(Bank, Result<BankOutcome, ProbeFailure>)],
+    out: &mut SectionReport,
+) {
+    let mut t = Table::new(
+        "bank",
+        "Bank transfers",
+        format!(
+            "{} transfers of 1 between {} random accounts, medians of {} repeats after a \
+             warm-up; \"auditor\": one more thread sums all accounts in a loop meanwhile (every \
+             total must be right). Conflicts: weft's aborted attempts per committed transaction.",
+            grouped(plan.transfers as f64),
+            grouped(plan.accounts as f64),
+            plan.repeats
+        ),
+    )
+    .column("impl", "implementation", Unit::Text)
+    .column("threads", "transfer threads", Unit::Text)
+    .column("auditors", "auditors", Unit::Count)
+    .column("rate", "transfers/s", Unit::PerSecond)
+    .column("range", "repeats", Unit::Text)
+    .column("audits", "audits/s", Unit::PerSecond)
+    .column("conflicts", "conflicts per commit", Unit::Text)
+    .column("check", "totals", Unit::Text);
+    for (b, r) in banks {
+        let threads = if b.green {
+            format!("{} green on {} workers", b.threads, b.workers)
+        } else {
+            format!("{} kernel", b.threads)
+        };
+        match r {
+            Ok(o) => {
+                let check = if o.bad_audits == 0 && o.conserved {
+                    format!("right ({} audits)", grouped(o.audits as f64))
+                } else {
+                    format!(
+                        "WRONG: {} bad audits, conserved: {}",
+                        o.bad_audits, o.conserved
+                    )
+                };
+                t.push(vec![
+                    b.imp.label().into(),
+                    Cell::Text(threads),
+                    Cell::Number(b.auditors as f64),
+                    o.transfers_per_s.into(),
+                    Cell::Text(format!("{}–{} M/s", fmt_m(o.min_per_s), fmt_m(o.max_per_s))),
+                    if b.auditors > 0 {
+                        o.audits_per_s.into()
+                    } else {
+                        Cell::Empty
+                    },
+                    pct(o.conflict_rate),
+                    Cell::Text(check),
+                ]);
+                if o.bad_audits > 0 || !o.conserved {
+                    out.note(
+                        NoteKind::Failure,
+                        format!(
+                            "{}: an audit saw a wrong total, or money was not conserved.",
+                            describe_bank(b)
+                        ),
+                    );
+                }
+            }
+            Err(f) => t.push(vec![
+                b.imp.label().into(),
+                Cell::Text(threads),
+                Cell::Number(b.auditors as f64),
+                Cell::Empty,
+                Cell::Text(failure_text(f)),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+            ]),
+        }
+    }
+    for (label, rate) in QUOTED_BANK {
+        t.push(vec![
+            Cell::Text(format!("{label} (quoted from issue 4)")),
+            "2".into(),
+            Cell::Number(0.0),
+            Cell::Number(rate),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+        ]);
+    }
+    out.tables.push(t);
+}
+
+/// A rate as a percentage cell, or an empty one.
+fn pct(rate: Option<f64>) -> Cell {
+    rate.map_or(Cell::Empty, |r| Cell::Text(format!("{:.2} %", 100.0 * r)))
+}
+
+fn fmt_m(v: f64) -> String {
+    format!("{:.1}", v / 1e6)
+}
+
+fn report_read_only(rows: &[(ReadOnly, Result<Spread, ProbeFailure>)], out: &mut SectionReport) {
+    let mut t = Table::new(
+        "read_only",
+        "A read-only transaction over 4 variables",
+        "One thread; each transaction reads 4 neighbouring variables of 1 000 and sums them. \
+         Medians of the repeats.",
+    )
+    .column("impl", "implementation", Unit::Text)
+    .column("ns", "per transaction", Unit::Nanoseconds)
+    .column("range", "repeats", Unit::Text);
+    for (p, r) in rows {
+        match r {
+            Ok((m, lo, hi)) => t.push(vec![
+                p.imp.label().into(),
+                Cell::Number(*m),
+                Cell::Text(format!("{}–{}", nanos(*lo), nanos(*hi))),
+            ]),
+            Err(f) => t.push(vec![
+                p.imp.label().into(),
+                Cell::Empty,
+                Cell::Text(failure_text(f)),
+            ]),
+        }
+    }
+    for (label, ns) in QUOTED_READ_ONLY {
+        t.push(vec![
+            Cell::Text(format!("{label} (quoted from issue 4)")),
+            Cell::Number(ns),
+            Cell::Empty,
+        ]);
+    }
+    out.tables.push(t);
+}
+
+fn report_read_mostly(
+    plan: &Plan,
+    rows: &[(ReadMostly, Result<ReadMostlyOutcome, ProbeFailure>)],
+    out: &mut SectionReport,
+) {
+    let mut t = Table::new(
+        "read_mostly",
+        "Read-mostly: long read-only transactions while a writer updates a few variables",
+        format!(
+            "One kernel thread sums all {} variables again and again (each sum checked against \
+             the writer's count); another increments one of 8 variables in a loop; {} ms per \
+             repeat, medians of {}.",
+            plan.accounts, plan.read_mostly_ms, plan.repeats
+        ),
+    )
+    .column("impl", "implementation", Unit::Text)
+    .column("reads", "sums/s", Unit::PerSecond)
+    .column("writes", "updates/s", Unit::PerSecond)
+    .column("conflicts", "conflicts per commit", Unit::Text)
+    .column("check", "sums", Unit::Text);
+    for (p, r) in rows {
+        match r {
+            Ok(o) => t.push(vec![
+                p.imp.label().into(),
+                o.reads_per_s.into(),
+                o.writes_per_s.into(),
+                pct(o.conflict_rate),
+                Cell::Text(if o.bad_reads == 0 {
+                    "consistent".to_owned()
+                } else {
+                    format!("WRONG: {} inconsistent sums", o.bad_reads)
+                }),
+            ]),
+            Err(f) => t.push(vec![
+                p.imp.label().into(),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Text(failure_text(f)),
+            ]),
+        }
+    }
+    out.tables.push(t);
+}
+
+fn report_queues(
+    plan: &Plan,
+    rows: &[(Queue, Result<Spread, ProbeFailure>)],
+    out: &mut SectionReport,
+) {
+    let mut t = Table::new(
+        "queue",
+        "Blocking producer/consumer",
+        format!(
+            "One producer sends {} integers, one consumer receives them (checked in order); \
+             the consumer blocks while the queue is empty (TQueue: `retry`). Medians of {}.",
+            grouped(plan.items as f64),
+            plan.repeats
+        ),
+    )
+    .column("impl", "queue", Unit::Text)
+    .column("ns", "per item", Unit::Nanoseconds)
+    .column("range", "repeats", Unit::Text);
+    for (p, r) in rows {
+        match r {
+            Ok((m, lo, hi)) => t.push(vec![
+                p.imp.label().into(),
+                Cell::Number(*m),
+                Cell::Text(format!("{}–{}", nanos(*lo), nanos(*hi))),
+            ]),
+            Err(f) => t.push(vec![
+                p.imp.label().into(),
+                Cell::Empty,
+                Cell::Text(failure_text(f)),
+            ]),
+        }
+    }
+    out.tables.push(t);
+}
+
+fn report_targets(
+    banks: &[(Bank, Result<BankOutcome, ProbeFailure>)],
+    read_only: &[(ReadOnly, Result<Spread, ProbeFailure>)],
+    out: &mut SectionReport,
+) {
+    let mut check = |met: bool, text: String| {
+        out.note(
+            if met {
+                NoteKind::TargetMet
+            } else {
+                NoteKind::TargetMissed
+            },
+            text,
+        );
+    };
+    let weft = find(banks, Imp::WeftStm, 0, false);
+    if let (Some(w), Some(s)) = (weft, find(banks, Imp::StmCrate, 0, false)) {
+        let ratio = w.transfers_per_s / s.transfers_per_s;
+        check(
+            ratio >= target::VS_STM_CRATE,
+            format!(
+                "Bank transfers, 2 kernel threads: weft STM {} M/s against the stm crate's {} M/s \
+                 ({ratio:.1}×; target, quoted from issue 4: at least {:.0}×, and at least 23 M/s \
+                 on the issue's machine).",
+                fmt_m(w.transfers_per_s),
+                fmt_m(s.transfers_per_s),
+                target::VS_STM_CRATE
+            ),
+        );
+    }
+    if let (Some(w), Some(l)) = (weft, find(banks, Imp::AccountMutexes, 0, false)) {
+        let ratio = l.transfers_per_s / w.transfers_per_s;
+        check(
+            ratio <= target::VS_ACCOUNT_LOCKS,
+            format!(
+                "Bank transfers: per-account ordered locking {} M/s, weft STM {} M/s: locking is \
+                 {ratio:.2}× faster (target, quoted from issue 4: within {:.0}×).",
+                fmt_m(l.transfers_per_s),
+                fmt_m(w.transfers_per_s),
+                target::VS_ACCOUNT_LOCKS
+            ),
+        );
+    }
+    if let (Some(w), Some(g)) = (
+        find(banks, Imp::WeftStm, 1, false),
+        find(banks, Imp::GlobalMutex, 1, false),
+    ) {
+        check(
+            w.transfers_per_s > g.transfers_per_s,
+            format!(
+                "With an auditor summing all accounts alongside: weft STM {} M transfers/s \
+                 ({} audits/s) against the global mutex's {} M/s ({} audits/s) (target, quoted \
+                 from issue 4: ahead of the global mutex).",
+                fmt_m(w.transfers_per_s),
+                grouped(w.audits_per_s),
+                fmt_m(g.transfers_per_s),
+                grouped(g.audits_per_s)
+            ),
+        );
+    }
+    if let Some((_, Ok((m, _, _)))) = read_only.iter().find(|(p, _)| p.imp == Imp::WeftStm) {
+        check(
+            *m <= target::READ_ONLY_NS,
+            format!(
+                "Read-only transaction over 4 variables: {} (target, quoted from issue 4: at \
+                 most {} ns; GHC 37 ns there).",
+                nanos(*m),
+                target::READ_ONLY_NS
+            ),
+        );
     }
 }
