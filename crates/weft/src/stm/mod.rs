@@ -57,11 +57,12 @@
 //! # Blocking: `retry`
 //!
 //! [`retry`] ends the attempt; its pending writes are dropped. The thread registers a wake
-//! token with every variable the attempt read, runs a `SeqCst` fence, and re-checks that
-//! each still has the lock word it was read at; if so it parks (green: its worker runs
-//! others; kernel: futex). A commit unlocks its variables, runs a `SeqCst` fence, and wakes
-//! the tokens of every variable it wrote: with both fences, either the waiter sees the new
-//! version and does not park, or the committer sees the token — no lost wake-up. The
+//! token with every variable the attempt read and sets the variable's *waiters* bit with a
+//! CAS from the very lock word it read; if every CAS succeeds it parks (green: its worker
+//! runs others; kernel: futex), else something it read has changed and it runs again at
+//! once. A committer's lock CAS on that word comes after the waiter's CAS (and then returns
+//! the bit: the committer wakes the variable's tokens after publishing) or before it (and
+//! then the waiter's CAS fails) — no lost wake-up, and no fence on the commit path. The
 //! thread is woken exactly when a commit writes a variable it read, and then runs the
 //! transaction again. [`Transaction::or_else`] keeps the reads of a branch that retried, so
 //! when both branches retry the thread waits on the union of their reads.
@@ -101,7 +102,7 @@ pub(crate) mod vlock;
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -489,16 +490,18 @@ fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
         fired: AtomicBool::new(false),
         thread: crate::current(),
     });
-    for (p, _) in vars.iter() {
+    // Register with each variable, then set its waiters bit with a CAS from the word the
+    // attempt read: if that fails, the variable changed since, and the thread must not park.
+    let mut changed = false;
+    for (p, word) in vars.iter() {
         // SAFETY: `vars` holds a count on each.
-        unsafe { p.retained_header() }.add_waiter(&token);
+        let h = unsafe { p.retained_header() };
+        h.add_waiter(&token);
+        if !h.lock.mark_waiters(*word) {
+            changed = true;
+            break;
+        }
     }
-    // Pairs with the fence of a commit between its unlocks and its wake-ups.
-    fence(Ordering::SeqCst);
-    let changed = vars.iter().any(|(p, word)| {
-        // SAFETY: as above.
-        unsafe { p.retained_header() }.lock.load() != *word
-    });
     let deadline = match wait {
         Wait::Until(d) => Some(d),
         _ => None,

@@ -56,8 +56,6 @@ pub(crate) struct VarHeader {
     pub(crate) bits: AtomicU64,
     /// Handles ([`TVar`]s and retained [`VarPtr`]s) alive.
     refs: AtomicUsize,
-    /// Retry tokens registered in `waiters` (read without the lock by committers).
-    pub(crate) waiting: AtomicUsize,
     pub(crate) waiters: Mutex<Vec<Arc<RetryToken>>>,
     /// Drops a `Box<T>` given as a raw pointer.
     pub(crate) drop_value: unsafe fn(*mut ()),
@@ -160,7 +158,6 @@ impl VarHeader {
     pub(crate) fn add_waiter(&self, token: &Arc<RetryToken>) {
         let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         w.push(Arc::clone(token));
-        self.waiting.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Removes a retry token (if still registered).
@@ -168,19 +165,14 @@ impl VarHeader {
         let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(i) = w.iter().position(|t| Arc::ptr_eq(t, token)) {
             w.swap_remove(i);
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// Wakes every registered waiter (a commit wrote this variable). Call after a
-    /// `SeqCst` fence that follows the commit's unlock.
+    /// Wakes every registered waiter (a commit wrote this variable, and its lock CAS found
+    /// the waiters bit set).
     pub(crate) fn wake_waiters(&self) {
-        if self.waiting.load(Ordering::Relaxed) == 0 {
-            return;
-        }
         let tokens = {
             let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-            self.waiting.fetch_sub(w.len(), Ordering::Relaxed);
             std::mem::take(&mut *w)
         };
         for t in tokens {
@@ -328,7 +320,6 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
             value: AtomicPtr::new(ptr),
             bits: AtomicU64::new(bits),
             refs: AtomicUsize::new(1),
-            waiting: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
             drop_value,
         });

@@ -12,14 +12,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam_epoch::Guard;
 
 use super::tvar::{
     box_value, drop_boxed, drop_nothing, from_bits, is_inline, to_bits, TVar, VarPtr,
 };
-use super::vlock::{read_consistent, version, ReadFail, LOCKED};
+use super::vlock::{read_consistent, same_version, version, ReadFail, LOCKED, WAITERS};
 use super::{StmError, StmResult, CLOCK};
 
 /// How often a read spins on a locked variable before the attempt gives up.
@@ -186,7 +186,7 @@ impl Transaction {
             // SAFETY: read-set pointers were obtained while this attempt's guard was
             // pinned, and it still is.
             let h = unsafe { r.var.header(&self.guard) };
-            if h.lock.load() != r.word {
+            if !same_version(h.lock.load(), r.word) {
                 return Err(StmError::conflict());
             }
         }
@@ -411,12 +411,14 @@ impl Transaction {
             }
             h.lock.unlock_at(wv);
         }
-        // Pairs with the fence a `retry` waiter runs between registering and re-reading
-        // the lock words: either it sees this commit's versions, or this sees its token.
-        fence(Ordering::SeqCst);
+        // A `retry` waiter that registered before this commit's lock CAS set the waiters
+        // bit in the word the CAS replaced (see `vlock`); one that registers later sees
+        // the new version and does not park.
         for e in self.bufs.writes.drain(..) {
-            // SAFETY: as above.
-            unsafe { e.var.header(&self.guard) }.wake_waiters();
+            if e.seen & WAITERS != 0 {
+                // SAFETY: as above.
+                unsafe { e.var.header(&self.guard) }.wake_waiters();
+            }
         }
         for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);

@@ -4,9 +4,15 @@
 //!   one `fetch_add` after it has locked its write set; every transaction samples it at its
 //!   start as its read version `rv`. Bit 63 ([`SERIAL`]) is set while an irrevocable (serial)
 //!   transaction runs: a writer whose `fetch_add` returns it set gives up its commit.
-//! * [`VLock`]: one word per variable, `version << 1 | locked`. `version` is the `wv` of the
-//!   commit that wrote the current value. A committer locks the word (keeping the version
-//!   in it), installs the new value, and stores `wv << 1` (unlocked) with `Release`.
+//! * [`VLock`]: one word per variable, `version << 2 | waiters << 1 | locked`. `version` is
+//!   the `wv` of the commit that wrote the current value. A committer locks the word
+//!   (keeping the rest of it), installs the new value, and stores `wv << 2` (unlocked, no
+//!   waiters) with `Release`. `waiters` is set by a thread parking in `retry` once it has
+//!   registered with the variable, with a CAS from the very word it read: so a committer's
+//!   lock CAS either comes first (the waiter's CAS fails: it sees the change and does not
+//!   park) or returns the bit (the committer wakes the registered waiters after publishing).
+//!   No fence is needed on the commit path. Comparisons of words for validation ignore
+//!   the bit ([`same_version`]).
 //!
 //! [`read_consistent`] is the seqlock-style read every transaction uses: load the word
 //! (`Acquire`), load the value slot (`Acquire`), load the word again. If both words are
@@ -79,21 +85,29 @@ impl Clock {
     }
 }
 
-/// A versioned lock word: `version << 1 | locked`.
+/// A versioned lock word: `version << 2 | waiters << 1 | locked`.
 pub(crate) struct VLock(AtomicU64);
 
 /// The lock bit of a [`VLock`] word.
 pub(crate) const LOCKED: u64 = 1;
+/// The waiters bit of a [`VLock`] word: some `retry` may be registered.
+pub(crate) const WAITERS: u64 = 2;
 
 /// The version of a lock word.
 #[inline]
 pub(crate) const fn version(word: u64) -> u64 {
-    word >> 1
+    word >> 2
+}
+
+/// `true` when two words have the same version and lock state (the waiters bit aside).
+#[inline]
+pub(crate) const fn same_version(a: u64, b: u64) -> bool {
+    (a ^ b) & !WAITERS == 0
 }
 
 impl VLock {
     pub(crate) fn new(version: u64) -> Self {
-        VLock(AtomicU64::new(version << 1))
+        VLock(AtomicU64::new(version << 2))
     }
 
     /// The current word (`Acquire`).
@@ -112,16 +126,40 @@ impl VLock {
                 .is_ok()
     }
 
-    /// Publishes a commit: unlocked, at version `wv`.
+    /// Publishes a commit: unlocked, at version `wv`, no waiters (the committer wakes
+    /// those registered, having seen the bit in the word its lock replaced).
     #[inline]
     pub(crate) fn unlock_at(&self, wv: u64) {
-        self.0.store(wv << 1, Ordering::Release);
+        self.0.store(wv << 2, Ordering::Release);
     }
 
-    /// Gives the lock up without a write (the word as it was before `try_lock`).
+    /// Gives the lock up without a write (the word as it was before `try_lock`, waiters
+    /// bit included).
     #[inline]
     pub(crate) fn unlock_unchanged(&self, seen: u64) {
         self.0.store(seen & !LOCKED, Ordering::Release);
+    }
+
+    /// For a `retry` waiter registered with the variable: sets the waiters bit if the word
+    /// still has the version and lock state of `read` (then `true`: a later commit will see
+    /// the bit); `false` when the variable has changed (or is being changed) since.
+    pub(crate) fn mark_waiters(&self, read: u64) -> bool {
+        let mut w = self.0.load(Ordering::Acquire);
+        loop {
+            if !same_version(w, read) {
+                return false;
+            }
+            if w & WAITERS != 0 {
+                return true;
+            }
+            match self
+                .0
+                .compare_exchange_weak(w, w | WAITERS, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
     }
 }
 
@@ -155,7 +193,7 @@ pub(crate) fn read_consistent<S: Slot>(
             // Ordered after the `Acquire` load of the slot: sees the committer's lock if
             // the slot load saw its value.
             let w2 = lock.0.load(Ordering::Relaxed);
-            if w1 == w2 {
+            if same_version(w1, w2) {
                 return Ok((w1, v));
             }
         }
