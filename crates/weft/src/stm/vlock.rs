@@ -45,43 +45,67 @@ impl Clock {
     /// whether a serial transaction runs.
     #[inline]
     pub(crate) fn sample(&self) -> (u64, bool) {
-        let c = self.0.load(Ordering::Acquire);
+        let c = self.0.load(Ordering::SeqCst);
         (c & !SERIAL, c & SERIAL != 0)
     }
 
-    /// Takes a write version: `Err` when a serial transaction runs (the caller must give
-    /// up its commit).
+    /// Moves the clock forward to at least `v` (a reader met a version newer than its
+    /// snapshot); returns the clock afterwards, without the serial bit.
     #[inline]
-    pub(crate) fn tick(&self) -> Result<u64, ()> {
-        let c = self.0.fetch_add(1, Ordering::AcqRel);
+    pub(crate) fn advance_to(&self, v: u64) -> u64 {
+        let prev = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                ((c & !SERIAL) < v).then_some((c & SERIAL) | v)
+            })
+            .unwrap_or_else(|c| c);
+        (prev & !SERIAL).max(v)
+    }
+
+    /// The write version of a commit that has locked its write set, whose newest version
+    /// is `newest`: newer than the clock and than `newest` (so every variable's version
+    /// grows with each commit to it). The clock itself is not written: readers move it
+    /// when they meet a newer version ([`Clock::advance_to`]). `Err` when a serial
+    /// transaction runs (the caller must give up its commit).
+    ///
+    /// Why a reader never accepts half of this commit: the clock is loaded (`SeqCst`)
+    /// after the write set was locked (`SeqCst`). A reader whose snapshot time `rv` was
+    /// sampled (start, or extension after moving the clock) *after* that load in the single
+    /// total order sees every one of those locks in its later reads and in the validation
+    /// that follows an extension; a reader that sampled *before* it has `rv <= clock <
+    /// wv`, so it treats this commit's values as too new (extension, which re-validates).
+    #[inline]
+    pub(crate) fn write_version(&self, newest: u64) -> Result<u64, ()> {
+        let c = self.0.load(Ordering::SeqCst);
         if c & SERIAL != 0 {
-            Err(())
-        } else {
-            Ok(c + 1)
+            return Err(());
         }
+        Ok(c.max(newest) + 1)
     }
 
     /// Sets the serial bit; returns the read version of the serial transaction.
     pub(crate) fn enter_serial(&self) -> u64 {
-        let c = self.0.fetch_or(SERIAL, Ordering::AcqRel);
+        let c = self.0.fetch_or(SERIAL, Ordering::SeqCst);
         debug_assert_eq!(c & SERIAL, 0, "two serial transactions at once");
         c & !SERIAL
     }
 
-    /// Clears the serial bit and takes the serial transaction's write version.
-    pub(crate) fn leave_serial_tick(&self) -> u64 {
+    /// Clears the serial bit and takes the serial transaction's write version (newer than
+    /// the clock and than `newest`, the newest version in its write set); the clock moves to
+    /// it.
+    pub(crate) fn leave_serial_tick(&self, newest: u64) -> u64 {
         let prev = self
             .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                Some((c & !SERIAL) + 1)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                Some((c & !SERIAL).max(newest) + 1)
             })
             .unwrap_or_else(|c| c);
-        (prev & !SERIAL) + 1
+        (prev & !SERIAL).max(newest) + 1
     }
 
     /// Clears the serial bit without a write (the serial transaction retried or panicked).
     pub(crate) fn leave_serial(&self) {
-        self.0.fetch_and(!SERIAL, Ordering::AcqRel);
+        self.0.fetch_and(!SERIAL, Ordering::SeqCst);
     }
 }
 
@@ -110,10 +134,10 @@ impl VLock {
         VLock(AtomicU64::new(version << 2))
     }
 
-    /// The current word (`Acquire`).
+    /// The current word (`SeqCst`: see the module docs on the clock).
     #[inline]
     pub(crate) fn load(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.0.load(Ordering::SeqCst)
     }
 
     /// Locks the word if it still is `seen` and unlocked.
@@ -122,7 +146,7 @@ impl VLock {
         seen & LOCKED == 0
             && self
                 .0
-                .compare_exchange(seen, seen | LOCKED, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(seen, seen | LOCKED, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
     }
 
@@ -228,55 +252,65 @@ mod loom_tests {
 
     struct World {
         clock: Clock,
-        vars: [Var; 2],
+        vars: Vec<Var>,
     }
 
     fn world() -> Arc<World> {
         Arc::new(World {
             clock: Clock::new(),
-            vars: [
-                Var {
+            vars: (0..3)
+                .map(|_| Var {
                     lock: VLock::new(0),
                     val: AtomicU64::new(10),
-                },
-                Var {
-                    lock: VLock::new(0),
-                    val: AtomicU64::new(10),
-                },
-            ],
+                })
+                .collect(),
         })
+    }
+
+    /// A transactional read with timestamp extension, as `Transaction::read` does it.
+    fn tx_read(w: &World, i: usize, rv: &mut u64, reads: &mut Vec<(usize, u64)>) -> Option<u64> {
+        loop {
+            let (word, x) = read_consistent(&w.vars[i].lock, &w.vars[i].val, 0).ok()?;
+            if version(word) > *rv {
+                let now = w.clock.advance_to(version(word));
+                for &(j, seen) in reads.iter() {
+                    if !same_version(w.vars[j].lock.load(), seen) {
+                        return None;
+                    }
+                }
+                *rv = now;
+                continue;
+            }
+            reads.push((i, word));
+            return Some(x);
+        }
     }
 
     /// One attempt to move 1 from `from` to `to`; `None` on abort.
     fn transfer(w: &World, from: usize, to: usize) -> Option<()> {
-        let (rv, _) = w.clock.sample();
-        let mut reads = [(0u64, 0u64); 2];
-        for (i, r) in reads.iter_mut().enumerate() {
-            let (word, v) = read_consistent(&w.vars[i].lock, &w.vars[i].val, 0).ok()?;
-            if version(word) > rv {
-                return None;
-            }
-            *r = (word, v);
-        }
+        let (mut rv, _) = w.clock.sample();
+        let mut reads = Vec::new();
+        let a = tx_read(w, 0, &mut rv, &mut reads)?;
+        let b = tx_read(w, 1, &mut rv, &mut reads)?;
         // Opacity: what this attempt saw is a consistent snapshot.
-        assert_eq!(reads[0].1 + reads[1].1, 20, "inconsistent snapshot");
-        // Commit: lock both (in index order), tick, validate, write, unlock.
+        assert_eq!(a + b, 20, "inconsistent snapshot");
+        // Commit: lock both (in index order), take the write version, validate (the
+        // lock CAS from the word that was read is the validation here), write, unlock.
         let mut locked = 0;
         for i in 0..2 {
-            if !w.vars[i].lock.try_lock(reads[i].0) {
+            if !w.vars[i].lock.try_lock(reads[i].1) {
                 for j in 0..locked {
-                    w.vars[j].lock.unlock_unchanged(reads[j].0);
+                    w.vars[j].lock.unlock_unchanged(reads[j].1);
                 }
                 return None;
             }
             locked += 1;
         }
-        let wv = w.clock.tick().ok()?;
-        // Both read words are now locked by us with their versions unchanged (the
-        // try_lock compared them): validation succeeds by construction here.
+        let newest = version(reads[0].1).max(version(reads[1].1));
+        let wv = w.clock.write_version(newest).ok()?;
         let new = [
-            reads[0].1 - u64::from(from == 0) + u64::from(to == 0),
-            reads[1].1 - u64::from(from == 1) + u64::from(to == 1),
+            a - u64::from(from == 0) + u64::from(to == 0),
+            b - u64::from(from == 1) + u64::from(to == 1),
         ];
         for i in 0..2 {
             w.vars[i].val.store(new[i], Ordering::Release);
@@ -287,16 +321,54 @@ mod loom_tests {
 
     /// A read-only audit; `None` on abort.
     fn audit(w: &World) -> Option<u64> {
-        let (rv, _) = w.clock.sample();
-        let mut sum = 0;
-        for v in &w.vars {
-            let (word, x) = read_consistent(&v.lock, &v.val, 0).ok()?;
-            if version(word) > rv {
-                return None;
-            }
-            sum += x;
+        let (mut rv, _) = w.clock.sample();
+        let mut reads = Vec::new();
+        let a = tx_read(w, 0, &mut rv, &mut reads)?;
+        let b = tx_read(w, 1, &mut rv, &mut reads)?;
+        Some(a + b)
+    }
+
+    /// One attempt to add 1 to variable 2 (a blind write: lock, version, write).
+    fn bump(w: &World) -> Option<()> {
+        let v = &w.vars[2];
+        let seen = v.lock.load();
+        if !v.lock.try_lock(seen) {
+            return None;
         }
-        Some(sum)
+        let wv = w.clock.write_version(version(seen)).ok()?;
+        let x = v.val.load(Ordering::Acquire);
+        v.val.store(x + 1, Ordering::Release);
+        v.lock.unlock_at(wv);
+        Some(())
+    }
+
+    /// An auditor that reads 0, then 2 (which a third thread keeps rewriting, so its
+    /// version may run ahead and drag the snapshot forward), then 1, while a transfer
+    /// between 0 and 1 commits: it must never see half the transfer.
+    #[test]
+    fn extension_never_skips_an_unfinished_commit() {
+        check(2, || {
+            let w = world();
+            let (w1, w2) = (w.clone(), w.clone());
+            let mover = thread::spawn(move || transfer(&w1, 0, 1).is_some());
+            let bumper = thread::spawn(move || {
+                let _ = bump(&w2);
+                let _ = bump(&w2);
+            });
+            let audit = || {
+                let (mut rv, _) = w.clock.sample();
+                let mut reads = Vec::new();
+                let a = tx_read(&w, 0, &mut rv, &mut reads)?;
+                tx_read(&w, 2, &mut rv, &mut reads)?;
+                let b = tx_read(&w, 1, &mut rv, &mut reads)?;
+                Some(a + b)
+            };
+            if let Some(sum) = audit() {
+                assert_eq!(sum, 20, "the audit saw half a transfer");
+            }
+            mover.join().unwrap();
+            bumper.join().unwrap();
+        });
     }
 
     #[test]
