@@ -86,10 +86,14 @@
 //!
 //! A conflict aborts and re-runs the attempt after a randomised exponential backoff (green
 //! threads yield to their worker's other threads). After [`SERIAL_AFTER`] consecutive
-//! conflicts the transaction becomes *irrevocable*: it takes the global serial lock (a
+//! conflicts (2 for a transaction that read 256 variables or more: such an attempt keeps
+//! meeting commits, and each extension re-validates all it read) the transaction becomes
+//! *irrevocable*: it takes the global serial lock (a
 //! [`Mutex`](crate::sync::Mutex), eventually fair) and sets the clock's serial bit, which
 //! makes every other writing commit back off until it is done; its reads wait for commits
-//! already under way instead of aborting. So every transaction that does not `retry`
+//! already under way instead of aborting, and need no version checks (a commit under way
+//! locked its variables before it could have seen the serial bit, so the serial reads,
+//! which come after that bit, find each of them locked or already published). So every transaction that does not `retry`
 //! commits after at most `SERIAL_AFTER` conflicts plus its wait for the serial lock
 //! (read-only transactions are never stopped by a serial one). The guarantee assumes
 //! transactions end: a transaction that loops forever or blocks inside holds up writers
@@ -134,10 +138,15 @@ use tx::{Buffers, CommitFail};
 use vlock::Clock;
 
 /// The global version clock.
-pub(crate) static CLOCK: Clock = Clock::new();
+pub(crate) static CLOCK: crossbeam_utils::CachePadded<Clock> =
+    crossbeam_utils::CachePadded::new(Clock::new());
 
 /// Consecutive conflicts after which a transaction runs irrevocably (serially).
 pub const SERIAL_AFTER: u32 = 8;
+/// An attempt that read at least this many variables counts as long...
+pub(crate) const LONG_READS: usize = 256;
+/// ...and a long transaction runs serially after this many consecutive conflicts.
+const LONG_SERIAL_AFTER: u32 = 2;
 
 /// What a transactional operation returns: `Err` means the attempt cannot go on (it must
 /// `retry`, or it conflicted); pass it on with `?`.
@@ -479,12 +488,20 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
         // The attempt conflicted (at a read or at commit), or met a serial transaction.
         drop(serial);
         tx.abandon_writes();
+        let long = tx.bufs.reads.len() >= LONG_READS;
         drop(tx);
         match failed {
             CommitFail::Conflict => {
                 counters::CONFLICTS.fetch_add(1, Ordering::Relaxed);
                 conflicts += 1;
-                rng.wait(conflicts);
+                if long && conflicts >= LONG_SERIAL_AFTER {
+                    // A long transaction that keeps meeting commits would keep failing
+                    // (each of its extensions re-validates everything it read): run it
+                    // serially now rather than after `SERIAL_AFTER` long attempts.
+                    conflicts = SERIAL_AFTER;
+                } else {
+                    rng.wait(conflicts);
+                }
             }
             CommitFail::Serial => {
                 while CLOCK.sample().1 {

@@ -24,6 +24,8 @@ use super::{StmError, StmResult, CLOCK};
 
 /// How often a read spins on a locked variable before the attempt gives up.
 const READ_SPINS: u32 = 32;
+/// Extensions after which an attempt that has read `LONG_READS` variables gives up.
+const LONG_EXTENSIONS: u32 = 4;
 /// How often a commit spins on a locked variable before it gives up.
 const LOCK_SPINS: u32 = 64;
 
@@ -84,6 +86,8 @@ pub struct Transaction {
     mark: usize,
     /// Some variable has two entries in `writes`.
     shadowed: bool,
+    /// Extensions so far.
+    extensions: u32,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -109,6 +113,7 @@ impl Transaction {
             bloom: 0,
             mark: 0,
             shadowed: false,
+            extensions: 0,
             _not_send: PhantomData,
         }
     }
@@ -145,7 +150,7 @@ impl Transaction {
             loop {
                 match read_consistent(&h.lock, &h.bits, READ_SPINS) {
                     Ok((word, bits)) => {
-                        if version(word) > self.rv {
+                        if version(word) > self.rv && !self.serial {
                             self.extend(version(word))?;
                             continue;
                         }
@@ -161,7 +166,7 @@ impl Transaction {
         loop {
             match read_consistent(&h.lock, &h.value, READ_SPINS) {
                 Ok((word, value)) => {
-                    if version(word) > self.rv {
+                    if version(word) > self.rv && !self.serial {
                         self.extend(version(word))?;
                         continue;
                     }
@@ -182,6 +187,13 @@ impl Transaction {
     /// extension); else the attempt conflicts.
     #[cold]
     fn extend(&mut self, to: u64) -> StmResult<()> {
+        // Each extension re-reads every lock word read so far: a long attempt that keeps
+        // meeting new commits would cost quadratic time and then likely fail anyway, so
+        // it gives up early (and soon runs serially, see `run`).
+        self.extensions += 1;
+        if self.extensions > LONG_EXTENSIONS && self.bufs.reads.len() >= super::LONG_READS {
+            return Err(StmError::conflict());
+        }
         let now = CLOCK.advance_to(to);
         for r in &self.bufs.reads {
             // SAFETY: read-set pointers were obtained while this attempt's guard was
