@@ -14,7 +14,10 @@
 //! [`Condvar::wait_while`].
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Under `--cfg loom` the model clock (see `loom.rs`).
+use crate::loom::Instant;
 
 use super::{Mutex, MutexGuard};
 use crate::park::lot::{self, ParkResult, ParkToken, UnparkToken};
@@ -148,5 +151,51 @@ impl Condvar {
 impl fmt::Debug for Condvar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
+
+/// Loom models on the real parking lot: a notification is never lost (a lost wake-up
+/// shows up as loom's "all threads blocked"), and a time-out racing a notification ends
+/// the wait either way with the mutex held.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::model::check;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    #[test]
+    fn notify_one_is_never_lost() {
+        check(2, || {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let p2 = pair.clone();
+            let t = thread::spawn(move || {
+                *p2.0.lock() = true;
+                p2.1.notify_one();
+            });
+            let g = pair.1.wait_while(pair.0.lock(), |ready| !*ready);
+            assert!(*g);
+            drop(g);
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn timeout_racing_a_notification() {
+        check(2, || {
+            let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+            let p2 = pair.clone();
+            let t = thread::spawn(move || {
+                *p2.0.lock() += 1;
+                p2.1.notify_all();
+            });
+            // A zero time-out: the model's timer fires at the first sleep, racing the
+            // notifier; the wait must return holding the lock whichever wins.
+            let (mut g, _) = pair.1.wait_timeout(pair.0.lock(), Duration::ZERO);
+            *g += 1;
+            drop(g);
+            t.join().unwrap();
+            assert_eq!(*pair.0.lock(), 2);
+        });
     }
 }

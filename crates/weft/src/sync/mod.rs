@@ -6,24 +6,18 @@
 //! one lock. Operations come in families: `op` blocks, `try_op` never blocks and fails
 //! with [`WouldBlock`], `op_timeout`/`op_deadline` give up with [`TimedOut`].
 
-#[cfg(not(loom))]
 pub mod barrier;
-#[cfg(not(loom))]
 pub mod condvar;
 mod error;
 pub mod mutex;
 pub mod rwlock;
 pub mod semaphore;
-#[cfg(not(loom))]
 pub mod spin;
 
-#[cfg(not(loom))]
 pub use barrier::{Barrier, BarrierWaitResult, WaitGroup};
-#[cfg(not(loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use error::{TimedOut, WouldBlock};
 pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::*;
 pub use semaphore::{AcquireError, AcquireTimeoutError, Permit, Semaphore, TryAcquireError};
-#[cfg(not(loom))]
 pub use spin::{SpinLock, SpinLockGuard, TicketLock, TicketLockGuard};

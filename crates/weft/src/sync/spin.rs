@@ -31,13 +31,21 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+// Under `--cfg loom` these are loom's atomics (see `loom.rs`).
+use crate::loom::{AtomicBool, AtomicU32, Ordering};
 
 use super::WouldBlock;
 
 /// Spin hints per backoff round grow 1, 2, 4, ... up to this, then the thread yields.
 const MAX_SPIN: u32 = 64;
 
+#[cfg(loom)]
+fn relax(_rounds: &mut u32) {
+    // Under loom: let the model run the holder.
+    ::loom::thread::yield_now();
+}
+
+#[cfg(not(loom))]
 fn relax(rounds: &mut u32) {
     if *rounds < MAX_SPIN {
         for _ in 0..*rounds {
@@ -87,7 +95,17 @@ unsafe impl<T: ?Sized + Sync> Sync for SpinLockGuard<'_, T> {}
 
 impl<T> SpinLock<T> {
     /// A new unlocked spinlock.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new unlocked spinlock (not `const` under loom, whose atomics have no `const fn new`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
         SpinLock {
             locked: AtomicBool::new(false),
             data: UnsafeCell::new(value),
@@ -200,7 +218,18 @@ unsafe impl<T: ?Sized + Sync> Sync for TicketLockGuard<'_, T> {}
 
 impl<T> TicketLock<T> {
     /// A new unlocked ticket lock.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        TicketLock {
+            next: AtomicU32::new(0),
+            serving: AtomicU32::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new unlocked ticket lock (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
         TicketLock {
             next: AtomicU32::new(0),
             serving: AtomicU32::new(0),
@@ -323,3 +352,43 @@ macro_rules! debug_lock {
 
 debug_lock!(SpinLock, SpinLockGuard);
 debug_lock!(TicketLock, TicketLockGuard);
+
+/// Loom models of the ticket lock: mutual exclusion (the data is a loom `UnsafeCell`, so
+/// loom reports any overlapping access), no lost hand-over (a lost unlock shows up as a
+/// spinning thread that never gets the lock: loom reports the execution as too long), and
+/// `try_lock` racing `lock`. The same model of `SpinLock` exceeds loom's branch limit in
+/// its first execution (its waiter spins on a swap; not understood yet), so it is not here.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::model::check;
+    use ::loom::cell::UnsafeCell as LoomUnsafeCell;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    fn bump(cell: &LoomUnsafeCell<usize>) {
+        // SAFETY: called with the lock held; loom checks that no other access overlaps.
+        cell.with_mut(|p| unsafe { *p += 1 });
+    }
+
+    fn read(cell: &LoomUnsafeCell<usize>) -> usize {
+        // SAFETY: as above.
+        cell.with(|p| unsafe { *p })
+    }
+
+    #[test]
+    fn ticket_lock_excludes_and_hands_over() {
+        check(3, || {
+            let l = Arc::new(TicketLock::new(LoomUnsafeCell::new(0usize)));
+            let l2 = l.clone();
+            let t = thread::spawn(move || bump(&l2.lock()));
+            bump(&l.lock());
+            if let Ok(g) = l.try_lock() {
+                bump(&g);
+            }
+            t.join().unwrap();
+            let n = read(&l.lock());
+            assert!(n == 2 || n == 3, "{n}");
+        });
+    }
+}
