@@ -292,21 +292,53 @@ enum Stopped {
 
 thread_local! {
     /// Spare vectors for the next attempt on this kernel thread.
-    static SPARE: Cell<Option<Box<Buffers>>> = const { Cell::new(None) };
+    /// (A raw pointer, not an `Option<Box<_>>`: a thread-local without drop glue is read
+    /// without the lazy-registration check, which cost ~25 instructions per transaction;
+    /// `SPARE_OWNER` frees it when the thread exits.)
+    static SPARE: Cell<*mut Buffers> = const { Cell::new(std::ptr::null_mut()) };
+    /// Frees `SPARE` at thread exit; registered by the thread's first transaction.
+    static SPARE_OWNER: SpareOwner = const { SpareOwner };
     /// `atomically` is running on this kernel thread (kernel threads only: a green
     /// thread keeps the flag in its control block, since its worker runs many).
     static IN_STM_KERNEL: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Owner of this thread's spare buffers, for its destructor.
+struct SpareOwner;
+
+impl Drop for SpareOwner {
+    fn drop(&mut self) {
+        let p = SPARE.with(|s| s.replace(std::ptr::null_mut()));
+        if !p.is_null() {
+            // SAFETY: a non-null `SPARE` is a `Box` leaked by `give_buffers`, owned by the
+            // slot; it was just taken out of it, so nothing else frees it.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
 fn take_buffers() -> Box<Buffers> {
-    SPARE.with(Cell::take).unwrap_or_default()
+    let p = SPARE.with(|s| s.replace(std::ptr::null_mut()));
+    if p.is_null() {
+        // First transaction of this thread (or interleaved green threads): register the
+        // owner that frees the spare at exit, and start with fresh vectors.
+        let _ = SPARE_OWNER.try_with(|_| ());
+        Box::default()
+    } else {
+        // SAFETY: as in `SpareOwner::drop`: taken out of the slot that owned it.
+        unsafe { Box::from_raw(p) }
+    }
 }
 
 /// Returns an attempt's vectors (emptied) for the next attempt on this kernel thread.
 pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     b.reads.clear();
     if b.reads.capacity() <= 4096 {
-        SPARE.with(|s| s.set(Some(b)));
+        let old = SPARE.with(|s| s.replace(Box::into_raw(b)));
+        if !old.is_null() {
+            // SAFETY: as in `SpareOwner::drop`.
+            drop(unsafe { Box::from_raw(old) });
+        }
     }
 }
 
@@ -429,7 +461,7 @@ pub fn stats() -> Stats {
 fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R, Stopped> {
     let _nest = NestGuard::enter();
     let mut conflicts = 0u32;
-    let mut rng = Backoff::new();
+    let mut rng: Option<Backoff> = None;
     loop {
         let serial = if conflicts >= SERIAL_AFTER {
             counters::SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -500,7 +532,7 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                     // serially now rather than after `SERIAL_AFTER` long attempts.
                     conflicts = SERIAL_AFTER;
                 } else {
-                    rng.wait(conflicts);
+                    rng.get_or_insert_with(Backoff::new).wait(conflicts);
                 }
             }
             CommitFail::Serial => {
