@@ -22,7 +22,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::error::{Error, Result};
 use crate::lts::{Lts, Transition};
-use crate::term::{Act, Semantics, TermId, NONE, TAU};
+use crate::term::{Act, Net, Semantics, TermId, Wiring, NONE, TAU};
 
 /// The default bound on states (50 million).
 pub const DEFAULT_MAX_STATES: usize = 50_000_000;
@@ -32,23 +32,67 @@ pub const DEFAULT_MAX_STATES: usize = 50_000_000;
 pub struct StateSpace {
     /// The transition system (state 0 is the process).
     pub lts: Lts,
-    width: usize,
-    states: Vec<TermId>,
+    storage: Storage,
     leaves_are_whole: bool,
+}
+
+/// How the states' leaf terms are kept.
+#[derive(Debug)]
+enum Storage {
+    /// `width` terms per state.
+    Terms { width: usize, states: Vec<TermId> },
+    /// `words` 64-bit words per state holding each leaf's local state number in a bit
+    /// field; `fields[i]` is leaf `i`'s (word, shift, bits) and `terms[i]` maps its local
+    /// numbers back to terms.
+    Packed {
+        words: usize,
+        states: Vec<u64>,
+        fields: Vec<Field>,
+        terms: Vec<Vec<TermId>>,
+    },
 }
 
 impl StateSpace {
     /// The leaf terms of state `s` (its sequential components).
     #[must_use]
-    pub fn leaves(&self, s: u32) -> &[TermId] {
-        let w = self.width;
-        &self.states[s as usize * w..(s as usize + 1) * w]
+    pub fn leaves(&self, s: u32) -> Vec<TermId> {
+        match &self.storage {
+            Storage::Terms { width, states } => {
+                let w = *width;
+                states[s as usize * w..(s as usize + 1) * w].to_vec()
+            }
+            Storage::Packed {
+                words,
+                states,
+                fields,
+                terms,
+            } => {
+                let key = &states[s as usize * words..(s as usize + 1) * words];
+                fields
+                    .iter()
+                    .zip(terms)
+                    .map(|(f, ts)| ts[f.get(key) as usize])
+                    .collect()
+            }
+        }
     }
 
     /// Bytes held by the state vectors (not counting the transition system).
     #[must_use]
     pub fn state_bytes(&self) -> usize {
-        self.states.capacity() * 4
+        match &self.storage {
+            Storage::Terms { states, .. } => states.capacity() * 4,
+            Storage::Packed {
+                states,
+                fields,
+                terms,
+                ..
+            } => {
+                states.capacity() * 8
+                    + fields.capacity() * std::mem::size_of::<Field>()
+                    + terms.iter().map(|t| t.capacity() * 4 + 24).sum::<usize>()
+            }
+        }
     }
 
     /// Whether each state is one whole term (no static parallel structure was found).
@@ -79,8 +123,40 @@ fn hash_slice(s: &[TermId]) -> u64 {
 pub fn explore(sem: &mut Semantics, root: TermId, max_states: usize) -> Result<StateSpace> {
     let net = sem.network(root);
     let wiring = sem.wiring(&net);
-    let w = net.leaves.len().max(1);
     let max_states = max_states.min(u32::MAX as usize - 1);
+    if let Some(local) = Local::build(sem, &net, &wiring, max_states.saturating_mul(4).max(4096)) {
+        return match local.words() {
+            1 => packed::<1>(sem, &net, &wiring, local, max_states),
+            2 => packed::<2>(sem, &net, &wiring, local, max_states),
+            3 => packed::<3>(sem, &net, &wiring, local, max_states),
+            4 => packed::<4>(sem, &net, &wiring, local, max_states),
+            _ => unpacked(sem, &net, &wiring, max_states),
+        };
+    }
+    unpacked(sem, &net, &wiring, max_states)
+}
+
+/// The generation over whole state vectors of terms (no per-leaf closure), kept for
+/// networks whose leaves have too many local states to pack, and for tests.
+#[doc(hidden)]
+pub fn explore_unpacked(
+    sem: &mut Semantics,
+    root: TermId,
+    max_states: usize,
+) -> Result<StateSpace> {
+    let net = sem.network(root);
+    let wiring = sem.wiring(&net);
+    let max_states = max_states.min(u32::MAX as usize - 1);
+    unpacked(sem, &net, &wiring, max_states)
+}
+
+fn unpacked(
+    sem: &mut Semantics,
+    net: &Net,
+    wiring: &Wiring,
+    max_states: usize,
+) -> Result<StateSpace> {
+    let w = net.leaves.len().max(1);
 
     let mut states: Vec<TermId> = Vec::new();
     let mut table: HashTable<u32> = HashTable::new();
@@ -172,8 +248,7 @@ pub fn explore(sem: &mut Semantics, root: TermId, max_states: usize) -> Result<S
     transitions.shrink_to_fit();
     Ok(StateSpace {
         lts: Lts::from_parts(0, labels, offsets, transitions),
-        width: w,
-        states,
+        storage: Storage::Terms { width: w, states },
         leaves_are_whole: net.leaves.len() == 1,
     })
 }
@@ -202,6 +277,340 @@ fn intern(
     table.insert_unique(h, id, |&x| {
         let x = x as usize;
         hash_slice(&st[x * w..(x + 1) * w])
+    });
+    *count += 1;
+    Ok(id)
+}
+
+/// A leaf's bit field in a packed state: word, shift and mask of its local state number.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    word: u32,
+    shift: u32,
+    mask: u64,
+}
+
+impl Field {
+    fn get(self, key: &[u64]) -> u64 {
+        (key[self.word as usize] >> self.shift) & self.mask
+    }
+
+    fn set(self, key: &mut [u64], v: u64) {
+        let w = &mut key[self.word as usize];
+        *w = (*w & !(self.mask << self.shift)) | (v << self.shift);
+    }
+}
+
+/// A leaf-local move: the leaf's own action, that action as seen at the root (`NONE` when
+/// it can only synchronise), and the local number of the leaf's next term.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    act: Act,
+    root: Act,
+    to: u32,
+}
+
+/// The local state spaces of a network's leaves (each leaf's terms reachable by its own
+/// transitions, ignoring its partners: an over-approximation of what it can reach), so
+/// a global state packs into a few words of bit fields.
+struct Local {
+    fields: Vec<Field>,
+    words: usize,
+    /// Per leaf: local number to term (local 0 is the leaf's initial term).
+    terms: Vec<Vec<TermId>>,
+    /// Per leaf: where each local state's moves start in `moves` (one more entry at the end).
+    starts: Vec<Vec<u32>>,
+    moves: Vec<Vec<Move>>,
+    /// The synchronising pairs (indices into the wiring's) whose leaves can ever meet.
+    pairs: Vec<usize>,
+}
+
+/// At most this many local states in all (beyond, the state vectors stay unpacked).
+const MAX_LOCAL: usize = 1 << 20;
+
+fn syncs(x: Act) -> bool {
+    x != NONE && x != TAU
+}
+
+fn act_at(map: &[Act], a: Act) -> Act {
+    map.get(a as usize).copied().unwrap_or(NONE)
+}
+
+impl Local {
+    fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The local state spaces, or `None` when there is only one leaf (nothing to pack) or
+    /// they are too large (more than [`MAX_LOCAL`] states in all, or than `limit`).
+    fn build(sem: &mut Semantics, net: &Net, wiring: &Wiring, limit: usize) -> Option<Local> {
+        let w = net.leaves.len();
+        if w < 2 {
+            return None;
+        }
+        let limit = limit.min(MAX_LOCAL);
+        let acts = sem.num_acts();
+        // The actions a leaf can ever use: seen at the root, or synchronising in a pair.
+        let mut usable: Vec<Vec<bool>> = (0..w)
+            .map(|i| {
+                (0..acts)
+                    .map(|a| act_at(&wiring.to_root[i], a as Act) != NONE)
+                    .collect()
+            })
+            .collect();
+        for p in &wiring.pairs {
+            for (leaf, map) in [(p.i, &p.map_i), (p.j, &p.map_j)] {
+                for (a, u) in usable[leaf].iter_mut().enumerate() {
+                    if syncs(act_at(map, a as Act)) {
+                        *u = true;
+                    }
+                }
+            }
+        }
+        let mut total = 0usize;
+        let mut terms = Vec::with_capacity(w);
+        let mut starts = Vec::with_capacity(w);
+        let mut moves = Vec::with_capacity(w);
+        for (i, &leaf) in net.leaves.iter().enumerate() {
+            let mut ix: rustc_hash::FxHashMap<TermId, u32> = rustc_hash::FxHashMap::default();
+            let mut ts = vec![leaf];
+            ix.insert(leaf, 0);
+            let mut st = vec![0u32];
+            let mut ms: Vec<Move> = Vec::new();
+            let mut k = 0;
+            while k < ts.len() {
+                let (a0, n) = sem.ensure(ts[k]);
+                for e in a0..a0 + n {
+                    let (a, t) = sem.store_slice()[e as usize];
+                    if !usable[i].get(a as usize).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    let to = if let Some(&x) = ix.get(&t) {
+                        x
+                    } else {
+                        if total + ts.len() >= limit {
+                            return None;
+                        }
+                        let x = u32::try_from(ts.len()).ok()?;
+                        ts.push(t);
+                        ix.insert(t, x);
+                        x
+                    };
+                    ms.push(Move {
+                        act: a,
+                        root: act_at(&wiring.to_root[i], a),
+                        to,
+                    });
+                }
+                st.push(u32::try_from(ms.len()).ok()?);
+                k += 1;
+            }
+            total += ts.len();
+            terms.push(ts);
+            starts.push(st);
+            moves.push(ms);
+        }
+        // Bit fields, none straddling two words.
+        let mut fields = Vec::with_capacity(w);
+        let (mut word, mut used) = (0u32, 0u32);
+        for ts in &terms {
+            let bits = usize::BITS - (ts.len() - 1).leading_zeros();
+            if bits == 0 {
+                fields.push(Field {
+                    word: 0,
+                    shift: 0,
+                    mask: 0,
+                });
+                continue;
+            }
+            if used + bits > 64 {
+                word += 1;
+                used = 0;
+            }
+            fields.push(Field {
+                word,
+                shift: used,
+                mask: (1u64 << bits) - 1,
+            });
+            used += bits;
+        }
+        let words = word as usize + 1;
+        // Pairs whose leaves have complementary actions at their meeting point.
+        let pairs = wiring
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                let mut seen = vec![false; acts];
+                for m in &moves[p.i] {
+                    let x = act_at(&p.map_i, m.act);
+                    if syncs(x) {
+                        seen[x as usize] = true;
+                    }
+                }
+                moves[p.j].iter().any(|m| {
+                    let y = act_at(&p.map_j, m.act);
+                    syncs(y) && seen.get((y ^ 1) as usize).copied().unwrap_or(false)
+                })
+            })
+            .map(|(k, _)| k)
+            .collect();
+        Some(Local {
+            fields,
+            words,
+            terms,
+            starts,
+            moves,
+            pairs,
+        })
+    }
+
+    fn moves(&self, i: usize, local: u32) -> &[Move] {
+        let st = &self.starts[i];
+        &self.moves[i][st[local as usize] as usize..st[local as usize + 1] as usize]
+    }
+}
+
+fn hash_key<const K: usize>(key: &[u64; K]) -> u64 {
+    let mut h = 0u64;
+    for &x in key {
+        h = (h.rotate_left(5) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h ^ (h >> 32)
+}
+
+/// Breadth-first generation over packed states of `K` words (same numbering and
+/// transitions as [`unpacked`]: the local moves keep the order of the terms' transitions).
+fn packed<const K: usize>(
+    sem: &Semantics,
+    net: &Net,
+    wiring: &Wiring,
+    local: Local,
+    max_states: usize,
+) -> Result<StateSpace> {
+    let w = local.fields.len();
+    let mut states: Vec<u64> = Vec::new();
+    let mut table: HashTable<u32> = HashTable::new();
+    let mut act_label: Vec<u32> = vec![u32::MAX; sem.num_acts()];
+    let mut labels: Vec<String> = vec!["tau".to_owned()];
+    act_label[TAU as usize] = 0;
+
+    let mut offsets: Vec<u64> = vec![0];
+    let mut transitions: Vec<Transition> = Vec::new();
+
+    let init = [0u64; K];
+    states.extend_from_slice(&init);
+    let h = hash_key(&init);
+    table.insert_unique(h, 0, |_| h);
+    let mut count: usize = 1;
+
+    let mut current = vec![0u32; w];
+    let mut out: Vec<(Act, u32)> = Vec::new();
+    let mut found: Vec<Transition> = Vec::new();
+    let fields = &local.fields;
+
+    let mut s = 0usize;
+    while s < count {
+        let mut key = [0u64; K];
+        key.copy_from_slice(&states[s * K..(s + 1) * K]);
+        for (c, f) in current.iter_mut().zip(fields) {
+            *c = f.get(&key) as u32;
+        }
+        // Moves of one leaf.
+        for i in 0..w {
+            for m in local.moves(i, current[i]) {
+                if m.root == NONE {
+                    continue;
+                }
+                let mut succ = key;
+                fields[i].set(&mut succ, u64::from(m.to));
+                let id = intern_key(&mut states, &mut table, &succ, &mut count, max_states)?;
+                out.push((m.root, id));
+            }
+        }
+        // Synchronisations.
+        for &k in &local.pairs {
+            let p = &wiring.pairs[k];
+            let mi = local.moves(p.i, current[p.i]);
+            let mj = local.moves(p.j, current[p.j]);
+            if mi.is_empty() || mj.is_empty() {
+                continue;
+            }
+            for a in mi {
+                let x = act_at(&p.map_i, a.act);
+                if !syncs(x) {
+                    continue;
+                }
+                for b in mj {
+                    if act_at(&p.map_j, b.act) != x ^ 1 {
+                        continue;
+                    }
+                    let mut succ = key;
+                    fields[p.i].set(&mut succ, u64::from(a.to));
+                    fields[p.j].set(&mut succ, u64::from(b.to));
+                    let id = intern_key(&mut states, &mut table, &succ, &mut count, max_states)?;
+                    out.push((TAU, id));
+                }
+            }
+        }
+        for &(a, id) in &out {
+            let slot = &mut act_label[a as usize];
+            if *slot == u32::MAX {
+                *slot = labels.len() as u32;
+                labels.push(sem.act_name(a));
+            }
+            found.push(Transition {
+                label: *slot,
+                target: id,
+            });
+        }
+        out.clear();
+        found.sort_unstable();
+        found.dedup();
+        transitions.extend_from_slice(&found);
+        found.clear();
+        offsets.push(transitions.len() as u64);
+        s += 1;
+    }
+    states.shrink_to_fit();
+    transitions.shrink_to_fit();
+    Ok(StateSpace {
+        lts: Lts::from_parts(0, labels, offsets, transitions),
+        storage: Storage::Packed {
+            words: K,
+            states,
+            fields: local.fields,
+            terms: local.terms,
+        },
+        leaves_are_whole: net.leaves.len() == 1,
+    })
+}
+
+fn intern_key<const K: usize>(
+    states: &mut Vec<u64>,
+    table: &mut HashTable<u32>,
+    key: &[u64; K],
+    count: &mut usize,
+    max_states: usize,
+) -> Result<u32> {
+    let h = hash_key(key);
+    if let Some(&id) = table.find(h, |&id| {
+        let id = id as usize;
+        states[id * K..(id + 1) * K] == key[..]
+    }) {
+        return Ok(id);
+    }
+    if *count >= max_states {
+        return Err(Error::TooManyStates { limit: max_states });
+    }
+    let id = *count as u32;
+    states.extend_from_slice(key);
+    let st: &Vec<u64> = states;
+    table.insert_unique(h, id, |&x| {
+        let x = x as usize;
+        let mut k = [0u64; K];
+        k.copy_from_slice(&st[x * K..(x + 1) * K]);
+        hash_key(&k)
     });
     *count += 1;
     Ok(id)
