@@ -345,7 +345,7 @@ fn stm_section_reports_positive_figures_and_right_totals() {
         .iter()
         .filter(|r| !r[0].as_str().unwrap_or("").contains("quoted"))
         .collect();
-    assert_eq!(measured.len(), 10, "every bank probe has a row");
+    assert_eq!(measured.len(), 14, "every bank probe has a row");
     for row in measured {
         assert!(row[rate].as_f64().is_some_and(|v| v > 0.0), "{row}");
         assert!(
