@@ -113,6 +113,18 @@ const CASES: &[Case] = &[
         },
     ),
     (
+        "stm_retry_that_nothing_can_wake_is_reported",
+        &[],
+        |st, _, err| {
+            expect(st.code() == Some(101), "the join must panic")?;
+            expect(err.contains("deadlock detected"), "report headline")?;
+            expect(
+                err.contains("'consumer'") && err.contains("parked on stm retry"),
+                "names the transaction's wait",
+            )
+        },
+    ),
+    (
         "exhausted_reservation_is_an_error",
         &[("WEFT_MAX_STACK_GIB", "1")],
         |st, out, _| {
@@ -169,6 +181,15 @@ fn scenario(name: &str) {
                 .unwrap();
             // Never returns: the detector makes this join panic.
             let _ = waiter.join();
+        }
+        "stm_retry_that_nothing_can_wake_is_reported" => {
+            // A consumer of an empty queue that no producer will ever fill.
+            let q = weft::stm::TQueue::<u32>::new();
+            let consumer = weft::Builder::new()
+                .name("consumer".into())
+                .spawn(move || q.recv())
+                .unwrap();
+            let _ = consumer.join();
         }
         "no_report_while_an_unknown_thread_lives" => {
             let flag = Arc::new(AtomicBool::new(false));
