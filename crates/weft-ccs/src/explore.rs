@@ -318,9 +318,12 @@ struct Local {
     words: usize,
     /// Per leaf: local number to term (local 0 is the leaf's initial term).
     terms: Vec<Vec<TermId>>,
-    /// Per leaf: where each local state's moves start in `moves` (one more entry at the end).
-    starts: Vec<Vec<u32>>,
-    moves: Vec<Vec<Move>>,
+    /// Per leaf: where its local states' entries start in `starts`.
+    base: Vec<u32>,
+    /// Per leaf and local state, where its moves start in `moves` (each leaf has one
+    /// more entry at the end).
+    starts: Vec<u32>,
+    moves: Vec<Move>,
     /// The synchronising pairs (indices into the wiring's) whose leaves can ever meet.
     pairs: Vec<usize>,
 }
@@ -369,14 +372,17 @@ impl Local {
         }
         let mut total = 0usize;
         let mut terms = Vec::with_capacity(w);
-        let mut starts = Vec::with_capacity(w);
-        let mut moves = Vec::with_capacity(w);
+        let mut base = Vec::with_capacity(w);
+        let mut starts: Vec<u32> = Vec::new();
+        let mut ms: Vec<Move> = Vec::new();
+        let mut leaf_moves = Vec::with_capacity(w);
         for (i, &leaf) in net.leaves.iter().enumerate() {
             let mut ix: rustc_hash::FxHashMap<TermId, u32> = rustc_hash::FxHashMap::default();
             let mut ts = vec![leaf];
             ix.insert(leaf, 0);
-            let mut st = vec![0u32];
-            let mut ms: Vec<Move> = Vec::new();
+            base.push(u32::try_from(starts.len()).ok()?);
+            let first = ms.len();
+            starts.push(u32::try_from(ms.len()).ok()?);
             let mut k = 0;
             while k < ts.len() {
                 let (a0, n) = sem.ensure(ts[k]);
@@ -402,13 +408,12 @@ impl Local {
                         to,
                     });
                 }
-                st.push(u32::try_from(ms.len()).ok()?);
+                starts.push(u32::try_from(ms.len()).ok()?);
                 k += 1;
             }
             total += ts.len();
             terms.push(ts);
-            starts.push(st);
-            moves.push(ms);
+            leaf_moves.push(first..ms.len());
         }
         // Bit fields, none straddling two words.
         let mut fields = Vec::with_capacity(w);
@@ -442,13 +447,13 @@ impl Local {
             .enumerate()
             .filter(|(_, p)| {
                 let mut seen = vec![false; acts];
-                for m in &moves[p.i] {
+                for m in &ms[leaf_moves[p.i].clone()] {
                     let x = act_at(&p.map_i, m.act);
                     if syncs(x) {
                         seen[x as usize] = true;
                     }
                 }
-                moves[p.j].iter().any(|m| {
+                ms[leaf_moves[p.j].clone()].iter().any(|m| {
                     let y = act_at(&p.map_j, m.act);
                     syncs(y) && seen.get((y ^ 1) as usize).copied().unwrap_or(false)
                 })
@@ -459,15 +464,18 @@ impl Local {
             fields,
             words,
             terms,
+            base,
             starts,
-            moves,
+            moves: ms,
             pairs,
         })
     }
 
-    fn moves(&self, i: usize, local: u32) -> &[Move] {
-        let st = &self.starts[i];
-        &self.moves[i][st[local as usize] as usize..st[local as usize + 1] as usize]
+    /// Where the moves of leaf `i` in local state `local` are in `moves`.
+    #[inline]
+    fn range(&self, i: usize, local: u64) -> (u32, u32) {
+        let at = self.base[i] as usize + local as usize;
+        (self.starts[at], self.starts[at + 1])
     }
 }
 
@@ -504,21 +512,30 @@ fn packed<const K: usize>(
     table.insert_unique(h, 0, |_| h);
     let mut count: usize = 1;
 
-    let mut current = vec![0u32; w];
+    let mut ranges = vec![(0u32, 0u32); w];
     let mut out: Vec<(Act, u32)> = Vec::new();
     let mut found: Vec<Transition> = Vec::new();
     let fields = &local.fields;
+    let moves = &local.moves[..];
+    let pairs: Vec<(usize, usize, &[Act], &[Act])> = local
+        .pairs
+        .iter()
+        .map(|&k| {
+            let p = &wiring.pairs[k];
+            (p.i, p.j, &p.map_i[..], &p.map_j[..])
+        })
+        .collect();
 
     let mut s = 0usize;
     while s < count {
         let mut key = [0u64; K];
         key.copy_from_slice(&states[s * K..(s + 1) * K]);
-        for (c, f) in current.iter_mut().zip(fields) {
-            *c = f.get(&key) as u32;
+        for (i, (r, f)) in ranges.iter_mut().zip(fields).enumerate() {
+            *r = local.range(i, f.get(&key));
         }
         // Moves of one leaf.
-        for i in 0..w {
-            for m in local.moves(i, current[i]) {
+        for (i, &(lo, hi)) in ranges.iter().enumerate() {
+            for m in &moves[lo as usize..hi as usize] {
                 if m.root == NONE {
                     continue;
                 }
@@ -529,25 +546,24 @@ fn packed<const K: usize>(
             }
         }
         // Synchronisations.
-        for &k in &local.pairs {
-            let p = &wiring.pairs[k];
-            let mi = local.moves(p.i, current[p.i]);
-            let mj = local.moves(p.j, current[p.j]);
-            if mi.is_empty() || mj.is_empty() {
+        for &(i, j, map_i, map_j) in &pairs {
+            let (li, hi) = ranges[i];
+            let (lj, hj) = ranges[j];
+            if li == hi || lj == hj {
                 continue;
             }
-            for a in mi {
-                let x = act_at(&p.map_i, a.act);
+            for a in &moves[li as usize..hi as usize] {
+                let x = act_at(map_i, a.act);
                 if !syncs(x) {
                     continue;
                 }
-                for b in mj {
-                    if act_at(&p.map_j, b.act) != x ^ 1 {
+                for b in &moves[lj as usize..hj as usize] {
+                    if act_at(map_j, b.act) != x ^ 1 {
                         continue;
                     }
                     let mut succ = key;
-                    fields[p.i].set(&mut succ, u64::from(a.to));
-                    fields[p.j].set(&mut succ, u64::from(b.to));
+                    fields[i].set(&mut succ, u64::from(a.to));
+                    fields[j].set(&mut succ, u64::from(b.to));
                     let id = intern_key(&mut states, &mut table, &succ, &mut count, max_states)?;
                     out.push((TAU, id));
                 }
