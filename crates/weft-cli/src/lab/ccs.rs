@@ -445,7 +445,8 @@ impl Section for Ccs {
         .column("bytes_per_state", "bytes/state", Unit::Bytes)
         .column("strong_ms", "strong min.", Unit::Milliseconds)
         .column("strong_states", "min. states", Unit::Count);
-        let mut best_rate: Option<(f64, String)> = None;
+        // The slowest generation among the systems of 100 000 states or more.
+        let mut worst_rate: Option<(f64, String)> = None;
         let mut worst_bytes: Option<f64> = None;
         let families: Vec<Family> = plan
             .schedulers
@@ -471,8 +472,8 @@ impl Section for Ccs {
                 Ok(g) => {
                     let rate = g.states as f64 / g.seconds;
                     let bps = g.bytes as f64 / g.states as f64;
-                    if g.states >= 100_000 && best_rate.as_ref().is_none_or(|(r, _)| rate > *r) {
-                        best_rate = Some((rate, f.label()));
+                    if g.states >= 100_000 && worst_rate.as_ref().is_none_or(|(r, _)| rate < *r) {
+                        worst_rate = Some((rate, f.label()));
                     }
                     if g.states >= 100_000 {
                         let per_state =
@@ -612,22 +613,19 @@ impl Section for Ccs {
             );
             return report;
         }
-        match best_rate {
-            Some((rate, label)) if rate >= 1e6 => report.note(
-                NoteKind::TargetMet,
+        if let Some((rate, label)) = worst_rate {
+            report.note(
+                if rate >= 1e6 {
+                    NoteKind::TargetMet
+                } else {
+                    NoteKind::TargetMissed
+                },
                 format!(
-                    "LTS generation reaches {:.2} M states/s ({label}); target 1 M/s.",
+                    "LTS generation: at least {:.2} M states/s on every system of 100 000 \
+                     states or more (slowest: {label}); target 1 M/s.",
                     rate / 1e6
                 ),
-            ),
-            Some((rate, label)) => report.note(
-                NoteKind::TargetMissed,
-                format!(
-                    "LTS generation reaches {:.2} M states/s at best ({label}); target 1 M/s.",
-                    rate / 1e6
-                ),
-            ),
-            None => {}
+            );
         }
         if let Some(b) = worst_bytes {
             report.note(
