@@ -427,16 +427,15 @@ impl Transaction {
                 e.new = std::ptr::null_mut();
             }
             h.lock.unlock_at(wv);
-        }
-        // A `retry` waiter that registered before this commit's lock CAS set the waiters
-        // bit in the word the CAS replaced (see `vlock`); one that registers later sees
-        // the new version and does not park.
-        for e in self.bufs.writes.drain(..) {
+            // A `retry` waiter that registered before this commit's lock CAS set the
+            // waiters bit in the word the CAS replaced (see `vlock`); one that registers
+            // later sees the new version and does not park.
             if e.seen & WAITERS != 0 {
-                // SAFETY: as above.
-                unsafe { e.var.header(&self.guard) }.wake_waiters();
+                h.wake_waiters();
             }
         }
+        // Every entry's value now belongs to its variable (`new` is null or inline).
+        bufs.writes.clear();
         for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);
             // SAFETY: `p` is no longer reachable from the variable (swapped out above);
@@ -458,7 +457,9 @@ impl Transaction {
         self.bufs.reads.iter().all(|r| {
             // SAFETY: pinned guard, pointer from a live handle.
             let w = unsafe { r.var.header(&self.guard) }.lock.load();
-            w == r.word || (w == r.word | LOCKED && self.bufs.writes.iter().any(|e| e.var == r.var))
+            same_version(w, r.word)
+                || (same_version(w, r.word | LOCKED)
+                    && self.bufs.writes.iter().any(|e| e.var == r.var))
         })
     }
 }
