@@ -320,8 +320,11 @@ impl Transaction {
     }
 
     /// Drops every pending write (the attempt ends without a commit).
+    #[inline]
     pub(crate) fn abandon_writes(&mut self) {
-        self.truncate_writes(0);
+        if !self.bufs.writes.is_empty() {
+            self.truncate_writes(0);
+        }
     }
 
     /// Keeps only the latest entry per variable (after `or_else` made duplicates).
