@@ -26,9 +26,11 @@
 //! | the parking core every primitive stands on | [`park`], [`park::lot`] (queues keyed by address) |
 //! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
+//! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
+//! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
 //!
-//! STM, CSP channels, actors and CCS come in later modules; all of them block through
+//! CSP channels and actors come in later modules; like everything here they block through
 //! [`park`], so they work the same from green and kernel threads.
 //!
 //! ## Stacks
