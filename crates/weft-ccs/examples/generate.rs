@@ -1,9 +1,11 @@
 //! Times the generation of a scaling family's state space (for profiling).
 //!
-//! `cargo run --release -p weft-ccs --example generate -- scheduler 14 [repeats]`
+//! `cargo run --release -p weft-ccs --example generate -- scheduler 14 [repeats] [unpacked]`
+//! (`unpacked`: the generation over whole vectors of terms, without the packed states).
 
 use std::time::Instant;
 
+use weft_ccs::explore::explore_unpacked;
 use weft_ccs::{examples, explore, Program, Semantics};
 
 fn main() {
@@ -11,6 +13,7 @@ fn main() {
     let family = args.get(1).map_or("scheduler", String::as_str);
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let repeats: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let unpacked = args.get(4).is_some_and(|s| s == "unpacked");
     let (src, p) = match family {
         "philosophers" => (examples::philosophers(n), "Table"),
         _ => (examples::scheduler(n), "Sched"),
@@ -29,7 +32,12 @@ fn main() {
         };
         let t = sem.compile(&proc_);
         let start = Instant::now();
-        match explore(&mut sem, t, weft_ccs::DEFAULT_MAX_STATES) {
+        let space = if unpacked {
+            explore_unpacked(&mut sem, t, weft_ccs::DEFAULT_MAX_STATES)
+        } else {
+            explore(&mut sem, t, weft_ccs::DEFAULT_MAX_STATES)
+        };
+        match space {
             Ok(space) => {
                 let secs = start.elapsed().as_secs_f64();
                 let n = space.lts.num_states();
