@@ -550,6 +550,16 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
 fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
     vars.sort_unstable_by_key(|v| v.0);
     vars.dedup_by_key(|v| v.0);
+    // The change is often only a moment away (a producer on the other CPU, or a green
+    // thread of this worker): watch the words briefly before paying for a park and a
+    // wake-up.
+    if watch_briefly(vars) {
+        for (p, _) in vars.drain(..) {
+            // SAFETY: `vars` holds a count on each; released after its last use.
+            unsafe { p.release() };
+        }
+        return true;
+    }
     let token = Arc::new(RetryToken {
         fired: AtomicBool::new(false),
         thread: crate::current(),
@@ -589,6 +599,33 @@ fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
         }
     }
     woke
+}
+
+/// Watches the lock words of `vars` (each with a count held) for a short while: `true`
+/// as soon as one of them has changed since it was read. A green thread yields to the
+/// other threads of its worker between looks; a kernel thread spins (about a microsecond
+/// or two in all).
+fn watch_briefly(vars: &[(VarPtr, u64)]) -> bool {
+    let changed = || {
+        vars.iter().any(|(p, word)| {
+            // SAFETY: the caller holds a count on each.
+            !vlock::same_version(unsafe { p.retained_header() }.lock.load(), *word)
+        })
+    };
+    let green = crate::runtime::worker::current_green_inner().is_some();
+    for round in 0..if green { 2 } else { 8 } {
+        if green {
+            crate::yield_now();
+        } else {
+            for _ in 0..(1u32 << round) {
+                std::hint::spin_loop();
+            }
+        }
+        if changed() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Randomised exponential backoff between conflicting attempts.

@@ -2,7 +2,8 @@
 //!
 //! A [`TVar<T>`] is a counted handle to a heap [`VarHeader`], which holds the variable's
 //! versioned lock ([`VLock`]), a pointer to its current value (a `Box<T>`, immutable once
-//! published), the retry waiters, and `T`'s drop function. Everything a transaction keeps
+//! published), and `T`'s drop function; `retry` waiters are kept in a striped table
+//! keyed by the header's address. Everything a transaction keeps
 //! about a variable is a [`VarPtr`] to the untyped header, so read and write sets are plain
 //! vectors.
 //!
@@ -46,7 +47,10 @@ impl RetryToken {
     }
 }
 
-/// The untyped part of a variable, shared by every handle.
+/// The untyped part of a variable, shared by every handle: 40 bytes, aligned to a cache
+/// line of its own, so a commit to one variable never slows readers of its neighbour.
+/// (Retry waiters are kept out of line, in [`WAITERS`].)
+#[repr(align(64))]
 pub(crate) struct VarHeader {
     pub(crate) lock: VLock,
     /// The current value: a `Box<T>` turned into a raw pointer, never mutated in place
@@ -56,7 +60,6 @@ pub(crate) struct VarHeader {
     pub(crate) bits: AtomicU64,
     /// Handles ([`TVar`]s and retained [`VarPtr`]s) alive.
     refs: AtomicUsize,
-    pub(crate) waiters: Mutex<Vec<Arc<RetryToken>>>,
     /// Drops a `Box<T>` given as a raw pointer.
     pub(crate) drop_value: unsafe fn(*mut ()),
 }
@@ -153,17 +156,40 @@ pub(crate) fn box_value<T>(v: T) -> *mut () {
     Box::into_raw(Box::new(v)).cast()
 }
 
+// One cache line per variable, no more.
+const _: () = assert!(std::mem::size_of::<VarHeader>() == 64);
+
+/// The retry waiters of every variable, in stripes keyed by the header's address: each
+/// entry is (header address, token). Only `retry` and commits that found the waiters bit
+/// touch it. An entry never outlives its variable: a waiter holds a count on each
+/// variable it registered with and removes its entries before giving the counts back.
+static WAITERS: [Mutex<Stripe>; 64] = [const { Mutex::new(Vec::new()) }; 64];
+
+/// One stripe of [`WAITERS`]: (header address, token) pairs.
+type Stripe = Vec<(usize, Arc<RetryToken>)>;
+
 impl VarHeader {
+    fn stripe(&self) -> std::sync::MutexGuard<'static, Stripe> {
+        let addr = self as *const VarHeader as usize;
+        WAITERS[(addr >> 6) % WAITERS.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Registers a retry token.
     pub(crate) fn add_waiter(&self, token: &Arc<RetryToken>) {
-        let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-        w.push(Arc::clone(token));
+        let addr = self as *const VarHeader as usize;
+        self.stripe().push((addr, Arc::clone(token)));
     }
 
     /// Removes a retry token (if still registered).
     pub(crate) fn remove_waiter(&self, token: &Arc<RetryToken>) {
-        let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(i) = w.iter().position(|t| Arc::ptr_eq(t, token)) {
+        let addr = self as *const VarHeader as usize;
+        let mut w = self.stripe();
+        if let Some(i) = w
+            .iter()
+            .position(|(a, t)| *a == addr && Arc::ptr_eq(t, token))
+        {
             w.swap_remove(i);
         }
     }
@@ -171,10 +197,19 @@ impl VarHeader {
     /// Wakes every registered waiter (a commit wrote this variable, and its lock CAS found
     /// the waiters bit set).
     pub(crate) fn wake_waiters(&self) {
-        let tokens = {
-            let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut *w)
-        };
+        let addr = self as *const VarHeader as usize;
+        let mut tokens = Vec::new();
+        {
+            let mut w = self.stripe();
+            let mut i = 0;
+            while i < w.len() {
+                if w[i].0 == addr {
+                    tokens.push(w.swap_remove(i).1);
+                } else {
+                    i += 1;
+                }
+            }
+        }
         for t in tokens {
             t.fire();
         }
@@ -320,7 +355,6 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
             value: AtomicPtr::new(ptr),
             bits: AtomicU64::new(bits),
             refs: AtomicUsize::new(1),
-            waiters: Mutex::new(Vec::new()),
             drop_value,
         });
         TVar {
