@@ -15,6 +15,8 @@
 //! sorted and without duplicates. Recursion terminates because [`crate::Program`] rejects
 //! unguarded recursion.
 
+use std::rc::Rc;
+
 use rustc_hash::FxHashMap;
 
 use crate::ast::{Action, Expr, Process, RestrictSet};
@@ -525,11 +527,14 @@ impl Semantics {
         }
     }
 
-    /// Action maps from each leaf of `net` up to the root, and the synchronising pairs.
+    /// Action maps from each leaf of `net` up to the root, and the synchronising pairs: the
+    /// pairs of leaves under a common parallel composition where one can perform an action
+    /// and the other its complement (by their sorts, see [`Semantics::sorts`]).
     pub(crate) fn wiring(&self, net: &Net) -> Wiring {
         let acts = self.num_acts();
+        let sorts = self.sorts(&net.leaves);
         let mut pairs = Vec::new();
-        let tops = self.wire(&net.root, acts, &mut pairs);
+        let tops = self.wire(&net.root, acts, &sorts, &mut pairs);
         let mut to_root = vec![Vec::new(); net.leaves.len()];
         for (leaf, map) in tops {
             to_root[leaf] = map;
@@ -537,11 +542,141 @@ impl Semantics {
         Wiring { to_root, pairs }
     }
 
-    fn wire(&self, n: &NetNode, acts: usize, pairs: &mut Vec<SyncPair>) -> Vec<(usize, Vec<Act>)> {
+    /// For each term of `roots`, its sort: the visible actions it or any term it can
+    /// become may perform (an over-approximation read off the syntax: the least fixed
+    /// point over the terms reachable through prefixes, sums, parallel compositions,
+    /// constants, restrictions and relabellings), sorted.
+    pub(crate) fn sorts(&self, roots: &[TermId]) -> Vec<Vec<Act>> {
+        let words = self.num_acts().div_ceil(64).max(1);
+        // The terms reachable from the roots, in depth-first post-order.
+        let mut index: FxHashMap<TermId, usize> = FxHashMap::default();
+        let mut order: Vec<TermId> = Vec::new();
+        let mut stack: Vec<(TermId, bool)> = roots.iter().map(|&t| (t, false)).collect();
+        while let Some((t, done)) = stack.pop() {
+            if done {
+                index.insert(t, order.len());
+                order.push(t);
+                continue;
+            }
+            if index.contains_key(&t) || order.len() > u32::MAX as usize {
+                continue;
+            }
+            // Mark as being visited (usize::MAX) so cycles stop here.
+            if index.insert(t, usize::MAX).is_some() {
+                continue;
+            }
+            stack.push((t, true));
+            for c in self.children(t) {
+                if !index.contains_key(&c) {
+                    stack.push((c, false));
+                }
+            }
+        }
+        let mut bits = vec![0u64; order.len() * words];
+        let mut scratch = vec![0u64; words];
+        loop {
+            let mut changed = false;
+            for (k, &t) in order.iter().enumerate() {
+                scratch.fill(0);
+                let set = |s: &mut [u64], a: Act| {
+                    if a != TAU && a != NONE {
+                        if let Some(w) = s.get_mut(a as usize / 64) {
+                            *w |= 1 << (a % 64);
+                        }
+                    }
+                };
+                let child = |c: TermId| index.get(&c).copied().filter(|&i| i != usize::MAX);
+                match self.nodes[t as usize] {
+                    Node::Nil => {}
+                    Node::Prefix(a, p) => {
+                        set(&mut scratch, a);
+                        if let Some(i) = child(p) {
+                            for (x, y) in scratch.iter_mut().zip(&bits[i * words..]) {
+                                *x |= y;
+                            }
+                        }
+                    }
+                    Node::Sum(l) | Node::Par(l) => {
+                        for &c in self.lists[l as usize].iter() {
+                            if let Some(i) = child(c) {
+                                for (x, y) in scratch.iter_mut().zip(&bits[i * words..]) {
+                                    *x |= y;
+                                }
+                            }
+                        }
+                    }
+                    Node::Var(d) => {
+                        if let Some(i) = child(self.defs[d as usize]) {
+                            scratch.copy_from_slice(&bits[i * words..(i + 1) * words]);
+                        }
+                    }
+                    Node::Restrict(p, r) => {
+                        if let Some(i) = child(p) {
+                            scratch.copy_from_slice(&bits[i * words..(i + 1) * words]);
+                            for a in 1..(words * 64) as Act {
+                                if self.blocked(a, r) {
+                                    scratch[a as usize / 64] &= !(1 << (a % 64));
+                                }
+                            }
+                        }
+                    }
+                    Node::Relabel(p, m) => {
+                        if let Some(i) = child(p) {
+                            for a in 1..(words * 64) as Act {
+                                if bits[i * words + a as usize / 64] >> (a % 64) & 1 == 1 {
+                                    set(&mut scratch, self.relabel(a, m));
+                                }
+                            }
+                        }
+                    }
+                }
+                let mine = &mut bits[k * words..(k + 1) * words];
+                for (x, y) in mine.iter_mut().zip(&scratch) {
+                    if *y & !*x != 0 {
+                        *x |= y;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        roots
+            .iter()
+            .map(|t| {
+                let k = index.get(t).copied().unwrap_or(usize::MAX);
+                if k == usize::MAX {
+                    return Vec::new();
+                }
+                (0..(words * 64) as Act)
+                    .filter(|&a| bits[k * words + a as usize / 64] >> (a % 64) & 1 == 1)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The terms a term is built from (a constant's body for a constant).
+    fn children(&self, t: TermId) -> Vec<TermId> {
+        match self.nodes[t as usize] {
+            Node::Nil => Vec::new(),
+            Node::Prefix(_, p) | Node::Restrict(p, _) | Node::Relabel(p, _) => vec![p],
+            Node::Sum(l) | Node::Par(l) => self.lists[l as usize].to_vec(),
+            Node::Var(d) => vec![self.defs[d as usize]],
+        }
+    }
+
+    fn wire(
+        &self,
+        n: &NetNode,
+        acts: usize,
+        sorts: &[Vec<Act>],
+        pairs: &mut Vec<SyncPair>,
+    ) -> Vec<(usize, Vec<Act>)> {
         match n {
             NetNode::Leaf(i) => vec![(*i, (0..u32::try_from(acts).unwrap_or(u32::MAX)).collect())],
             NetNode::Restrict(c, s) => {
-                let mut v = self.wire(c, acts, pairs);
+                let mut v = self.wire(c, acts, sorts, pairs);
                 for (_, m) in &mut v {
                     for a in m.iter_mut() {
                         if *a != NONE && *a != TAU && self.blocked(*a, *s) {
@@ -552,7 +687,7 @@ impl Semantics {
                 v
             }
             NetNode::Relabel(c, r) => {
-                let mut v = self.wire(c, acts, pairs);
+                let mut v = self.wire(c, acts, sorts, pairs);
                 for (_, m) in &mut v {
                     for a in m.iter_mut() {
                         if *a != NONE {
@@ -563,22 +698,51 @@ impl Semantics {
                 v
             }
             NetNode::Par(cs) => {
-                let parts: Vec<Vec<(usize, Vec<Act>)>> =
-                    cs.iter().map(|c| self.wire(c, acts, pairs)).collect();
+                let parts: Vec<Vec<(usize, Vec<Act>)>> = cs
+                    .iter()
+                    .map(|c| self.wire(c, acts, sorts, pairs))
+                    .collect();
+                // Each leaf's visible actions as seen here, sorted, and its map shared by
+                // all its pairs.
+                let seen: Vec<Vec<Vec<Act>>> = parts
+                    .iter()
+                    .map(|part| {
+                        part.iter()
+                            .map(|(leaf, m)| {
+                                let mut v: Vec<Act> = sorts[*leaf]
+                                    .iter()
+                                    .map(|&a| m.get(a as usize).copied().unwrap_or(NONE))
+                                    .filter(|&a| a != NONE && a != TAU)
+                                    .collect();
+                                v.sort_unstable();
+                                v.dedup();
+                                v
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let mut shared: Vec<Vec<Option<Rc<[Act]>>>> =
+                    parts.iter().map(|p| vec![None; p.len()]).collect();
+                let mut share = |x: usize, k: usize, m: &Vec<Act>| -> Rc<[Act]> {
+                    shared[x][k]
+                        .get_or_insert_with(|| Rc::from(m.as_slice()))
+                        .clone()
+                };
                 for x in 0..parts.len() {
                     for y in x + 1..parts.len() {
-                        for (i, mi) in &parts[x] {
-                            for (j, mj) in &parts[y] {
+                        for (ki, (i, mi)) in parts[x].iter().enumerate() {
+                            for (kj, (j, mj)) in parts[y].iter().enumerate() {
                                 // Only pairs that can ever meet.
-                                let can = mi
+                                let sj = &seen[y][kj];
+                                let can = seen[x][ki]
                                     .iter()
-                                    .any(|&a| a != NONE && a != TAU && mj.contains(&(a ^ 1)));
+                                    .any(|&a| sj.binary_search(&(a ^ 1)).is_ok());
                                 if can {
                                     pairs.push(SyncPair {
                                         i: *i,
                                         j: *j,
-                                        map_i: mi.clone(),
-                                        map_j: mj.clone(),
+                                        map_i: share(x, ki, mi),
+                                        map_j: share(y, kj, mj),
                                     });
                                 }
                             }
@@ -615,8 +779,8 @@ pub(crate) enum NetNode {
 pub(crate) struct SyncPair {
     pub(crate) i: usize,
     pub(crate) j: usize,
-    pub(crate) map_i: Vec<Act>,
-    pub(crate) map_j: Vec<Act>,
+    pub(crate) map_i: Rc<[Act]>,
+    pub(crate) map_j: Rc<[Act]>,
 }
 
 /// How the leaves of a network are wired (see [`Semantics::wiring`]).

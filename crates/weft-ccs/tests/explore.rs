@@ -2,8 +2,10 @@
 //! over vectors of terms: same numbering, same transitions, same leaf terms.
 
 use proptest::prelude::*;
+use weft_ccs::bisim::Equivalence;
 use weft_ccs::explore::explore_unpacked;
-use weft_ccs::{examples, explore, Error, Program, Semantics};
+use weft_ccs::witness::compare;
+use weft_ccs::{examples, explore, Error, Lts, Program, Semantics};
 
 /// Explores `p` both ways and asserts the results agree; returns the number of states
 /// (or `None` when both stopped at the bound).
@@ -24,11 +26,34 @@ fn agree(src: &str, p: &str, max: usize) -> Option<usize> {
                 let lb: Vec<String> = b.leaves(s).iter().map(|&t| sem2.show(t)).collect();
                 assert_eq!(la, lb, "state {s} of {p}");
             }
+            whole_terms_agree(src, p, &a.lts, max);
             Some(a.lts.num_states())
         }
         (Err(Error::TooManyStates { .. }), Err(Error::TooManyStates { .. })) => None,
         (a, b) => panic!("{p}: packed {:?}, unpacked {:?}", a.err(), b.err()),
     }
+}
+
+/// The network's LTS against the SOS rules applied to whole terms (`tau.P` is one
+/// sequential leaf, so its states are whole terms and no wiring is involved): strongly
+/// bisimilar. (Not always the same number of states: a constant and its body are two
+/// terms.)
+fn whole_terms_agree(src: &str, p: &str, lts: &Lts, max: usize) {
+    let src = format!("{src}\nWholeTermOf = tau.{p};\n");
+    let program = Program::parse("w.ccs", &src).expect("parses");
+    let mut sem = Semantics::new(&program);
+    let root = sem.compile(&program.process("WholeTermOf").expect("process"));
+    let Ok(space) = explore(&mut sem, root, max + 1) else {
+        panic!("{p} as a whole term exceeds the bound");
+    };
+    assert!(space.is_sequential());
+    let w = space.lts;
+    assert!(w.num_states() > lts.num_states(), "{p}");
+    let start = w.successors(0)[0].target;
+    let edges: Vec<(u32, u32, u32)> = w.edges().collect();
+    let w = Lts::from_edges(w.num_states(), start, w.labels().to_vec(), &edges);
+    let c = compare(lts, &w, Equivalence::Strong, usize::MAX, false).expect("compares");
+    assert!(c.equivalent, "{p}: the network and the whole terms differ");
 }
 
 #[test]
