@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::child::{self, ProbeFailure};
 use super::progress::Progress;
 use super::render::format::{grouped, nanos};
-use super::report::{Cell, NoteKind, SectionReport, Table, Unit};
+use super::report::{Cell, Chart, ChartKind, NoteKind, SectionReport, Series, Table, Unit};
 use super::{Profile, Section};
 use probes::{Bank, BankOutcome, Imp, Queue, QueueImp, ReadMostly, ReadMostlyOutcome, ReadOnly};
 
@@ -183,6 +183,15 @@ const QUOTED_BANK: [(&str, f64); 5] = [
     ("stm crate", 4.6e6),
     ("per-account parking_lot mutexes, ordered", 46e6),
     ("one global mutex", 75e6),
+];
+
+/// Chart labels of [`QUOTED_BANK`], in its order.
+const QUOTED_BANK_SHORT: [&str; 5] = [
+    "GHC, 1 cap.",
+    "GHC, 2 caps.",
+    "stm crate",
+    "lock/account",
+    "global lock",
 ];
 
 /// Quoted from issue 4: a read-only transaction over 4 TVars, nanoseconds.
@@ -421,6 +430,7 @@ fn report_bank(
             ]),
         }
     }
+    out.charts.push(bank_chart(banks));
     for (label, rate) in QUOTED_BANK {
         t.push(vec![
             Cell::Text(format!("{label} (quoted from issue 4)")),
@@ -439,6 +449,55 @@ fn report_bank(
 /// A rate as a percentage cell, or an empty one.
 fn pct(rate: Option<f64>) -> Cell {
     rate.map_or(Cell::Empty, |r| Cell::Text(format!("{:.2} %", 100.0 * r)))
+}
+
+/// Bars: transfers per second of every implementation with 2 kernel threads and no
+/// auditor, then the figures quoted from issue 4.
+fn bank_chart(banks: &[(Bank, Result<BankOutcome, ProbeFailure>)]) -> Chart {
+    let mut categories = Vec::new();
+    let (mut weft, mut peers, mut quoted) = (Vec::new(), Vec::new(), Vec::new());
+    for (b, r) in banks {
+        if b.auditors > 0 || b.green {
+            continue;
+        }
+        if let Ok(o) = r {
+            let point = [categories.len() as f64, o.transfers_per_s];
+            if b.imp == Imp::WeftStm {
+                weft.push(point);
+            } else {
+                peers.push(point);
+            }
+            categories.push(b.imp.short().to_owned());
+        }
+    }
+    for (label, rate) in QUOTED_BANK_SHORT.iter().zip(QUOTED_BANK) {
+        quoted.push([categories.len() as f64, rate.1]);
+        categories.push((*label).to_owned());
+    }
+    Chart {
+        id: "bank".to_owned(),
+        title: "Bank transfers, 2 kernel threads".to_owned(),
+        kind: ChartKind::Bars,
+        x_label: String::new(),
+        y_label: "transfers per second".to_owned(),
+        x_unit: Unit::Text,
+        y_unit: Unit::PerSecond,
+        categories,
+        series: vec![
+            Series {
+                name: "weft".to_owned(),
+                points: weft,
+            },
+            Series {
+                name: "peers, measured here".to_owned(),
+                points: peers,
+            },
+            Series {
+                name: "quoted from issue 4, not measured here".to_owned(),
+                points: quoted,
+            },
+        ],
+    }
 }
 
 fn fmt_m(v: f64) -> String {

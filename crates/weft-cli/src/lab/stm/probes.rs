@@ -35,6 +35,17 @@ pub enum Imp {
 }
 
 impl Imp {
+    /// A few characters, for chart labels.
+    pub fn short(self) -> &'static str {
+        match self {
+            Imp::WeftStm => "weft STM",
+            Imp::StmCrate => "stm crate",
+            Imp::GlobalMutex => "global lock",
+            Imp::AccountMutexes => "lock/account",
+            Imp::GlobalRwLock => "global RwLock",
+        }
+    }
+
     /// Human label.
     pub fn label(self) -> &'static str {
         match self {
