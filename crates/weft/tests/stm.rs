@@ -610,3 +610,65 @@ proptest! {
         prop_assert_eq!(now, want.to_vec());
     }
 }
+
+/// MVar-style hand-offs through one-place slots, every put and take blocking in `retry`
+/// (green and kernel threads, several slots sharing the waiter table's stripes): every value
+/// arrives exactly once, and no wait outlasts a generous deadline (a lost wake-up would).
+#[test]
+fn retry_handoffs_lose_no_wakeup() {
+    const SLOTS: usize = 6;
+    const PER: u64 = 1_500;
+    let slots: Arc<Vec<TVar<Option<u64>>>> =
+        Arc::new((0..SLOTS).map(|_| TVar::new(None)).collect());
+    let limit = Duration::from_secs(20);
+    let mut joins: Vec<Box<dyn FnOnce() -> u64>> = Vec::new();
+    for i in 0..SLOTS {
+        let put = {
+            let slots = slots.clone();
+            move || {
+                for v in 1..=PER {
+                    atomically_timeout(limit, |tx| {
+                        if tx.read(&slots[i])?.is_some() {
+                            return retry();
+                        }
+                        tx.write(&slots[i], Some(v))
+                    })
+                    .expect("a put waited past the deadline: lost wake-up");
+                }
+                0
+            }
+        };
+        let take = {
+            let slots = slots.clone();
+            move || {
+                let mut sum = 0;
+                for _ in 0..PER {
+                    sum += atomically_timeout(limit, |tx| match tx.read(&slots[i])? {
+                        Some(v) => {
+                            tx.write(&slots[i], None)?;
+                            Ok(v)
+                        }
+                        None => retry(),
+                    })
+                    .expect("a take waited past the deadline: lost wake-up");
+                }
+                sum
+            }
+        };
+        // Alternate which side is green.
+        if i % 2 == 0 {
+            let p = weft::spawn(put);
+            let c = std::thread::spawn(take);
+            joins.push(Box::new(move || p.join().unwrap()));
+            joins.push(Box::new(move || c.join().unwrap()));
+        } else {
+            let p = std::thread::spawn(put);
+            let c = weft::spawn(take);
+            joins.push(Box::new(move || p.join().unwrap()));
+            joins.push(Box::new(move || c.join().unwrap()));
+        }
+    }
+    let total: u64 = joins.into_iter().map(|j| j()).sum();
+    assert_eq!(total, SLOTS as u64 * PER * (PER + 1) / 2);
+    assert!(slots.iter().all(|s| s.load().is_none()));
+}
