@@ -42,8 +42,10 @@
 //! * Commit: read-only attempts are done. Others lock their write set (spin briefly on a
 //!   locked variable, then abort), load the clock, take `wv = max(clock, newest version in
 //!   the write set) + 1`, validate the read set, publish the new values, and unlock each
-//!   variable at version `wv`. Old boxed values are reclaimed by crossbeam-epoch: an
-//!   attempt stays pinned from its first read to the end of its commit.
+//!   variable at version `wv`. Headers of variables are never freed (retired ones are
+//!   reused, see `tvar.rs`), so read and write sets need no protection; boxed values are
+//!   reclaimed by crossbeam-epoch, and an attempt pins only from its first boxed read (or
+//!   when it retires a boxed value) to its end: transactions on inline values never pin.
 //!
 //! **A lazy clock (TL2's "GV5" idea).** Writers never write the clock: in the classic TL2
 //! every commit increments it with a `fetch_add`, and with two threads on two cores that
@@ -124,8 +126,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use crossbeam_epoch as epoch;
 
 pub use queue::TQueue;
 pub use tvar::TVar;
@@ -469,12 +469,11 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
         } else {
             None
         };
-        let guard = epoch::pin();
         let rv = match &serial {
             Some(s) => s.rv,
             None => CLOCK.sample().0,
         };
-        let mut tx = Transaction::new(guard, rv, serial.is_some(), take_buffers());
+        let mut tx = Transaction::new(rv, serial.is_some(), take_buffers());
         let outcome = f(&mut tx);
         let failed = match outcome {
             Ok(r) => match tx.commit() {
@@ -492,12 +491,10 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                 if let Wait::Never = wait {
                     return Err(Stopped::WouldBlock);
                 }
-                // Take counts on what was read while still pinned, then unpin.
+                // Take counts on what was read, then end the attempt (and its pin).
                 let mut vars: Vec<(VarPtr, u64)> = Vec::with_capacity(tx.bufs.reads.len());
                 for r in &tx.bufs.reads {
-                    // SAFETY: read-set pointers were obtained under the attempt's guard,
-                    // still pinned (`tx` is alive).
-                    if let Some(p) = unsafe { r.var.retain(&tx.guard) } {
+                    if let Some(p) = r.var.retain() {
                         vars.push((p, r.word));
                     }
                 }

@@ -13,13 +13,26 @@
 //! writes keep it inline too: a transaction on such variables allocates nothing and
 //! retires nothing. The read protocol is the same, with `bits` as the slot.
 //!
-//! **Reclamation (crossbeam-epoch).** A committer swaps in a new value and retires the old
-//! one with the epoch collector; the last handle to go retires the header (and its value)
-//! the same way. Every transaction attempt stays pinned from its first read to the end of
-//! its commit, so every header and value pointer it picked up stays valid for as long as
-//! it uses it, even if the last handle is dropped or a newer value is committed meanwhile.
-//! A parked `retry` holds no pin: it keeps the variables it waits on alive with counted
-//! references taken while it was still pinned ([`VarPtr::retain`]), never from zero.
+//! **Type-stable headers.** A header's memory is never freed: when the last handle goes,
+//! the header is *retired* — under its own lock its `generation` is bumped and its boxed
+//! value (if any) handed to the epoch collector — and put on a free list, from which
+//! [`TVar::new`] reuses it (keeping the lock word, so versions only ever grow). So any
+//! header pointer a transaction picked up stays valid memory for ever, and a transaction
+//! needs no epoch pin for its read and write sets:
+//! * a read goes through a live handle (`&TVar`), so it reads the right variable;
+//! * validation and extension only compare lock words: if a variable read was retired
+//!   (and perhaps reused) without a commit in between, what was read is still its last
+//!   value, which nobody can change any more, so the read stays valid; any commit to it
+//!   (or to its reuse) moves the version on, and the read fails as usual;
+//! * a write entry records the generation seen through its live handle; the commit, once
+//!   it holds the header's lock (under which alone the generation changes), skips the
+//!   entry if the generation moved on: the variable is gone and nobody can see the write.
+//!
+//! **Reclamation of boxed values (crossbeam-epoch).** A committer swaps in a new box and
+//! retires the old one with the epoch collector. A transaction pins only when it reads a
+//! boxed value (from then to its end) or retires one, so transactions on inline values
+//! never pin. A parked `retry` keeps the variables it waits on alive with counted
+//! references ([`VarPtr::retain`], never from zero).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -27,7 +40,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crossbeam_epoch::{self as epoch, Guard};
+use crossbeam_epoch as epoch;
 
 use super::vlock::{read_consistent, Slot, VLock};
 use crate::Thread;
@@ -47,9 +60,9 @@ impl RetryToken {
     }
 }
 
-/// The untyped part of a variable, shared by every handle: 40 bytes, aligned to a cache
+/// The untyped part of a variable, shared by every handle: 48 bytes, aligned to a cache
 /// line of its own, so a commit to one variable never slows readers of its neighbour.
-/// (Retry waiters are kept out of line, in [`WAITERS`].)
+/// (Retry waiters are kept out of line, in [`WAITERS`].) Never freed: see the module docs.
 #[repr(align(64))]
 pub(crate) struct VarHeader {
     pub(crate) lock: VLock,
@@ -60,9 +73,15 @@ pub(crate) struct VarHeader {
     pub(crate) bits: AtomicU64,
     /// Handles ([`TVar`]s and retained [`VarPtr`]s) alive.
     refs: AtomicUsize,
-    /// Drops a `Box<T>` given as a raw pointer.
-    pub(crate) drop_value: unsafe fn(*mut ()),
+    /// Bumped (under the lock) each time the header is retired for reuse.
+    pub(crate) generation: AtomicU64,
+    /// Drops a `Box<T>` given as a raw pointer: an `unsafe fn(*mut ())` cast to a data
+    /// pointer, set by [`TVar::new`] for each use of the header.
+    drop_value: AtomicPtr<()>,
 }
+
+/// The free list of retired headers.
+static FREE: crossbeam_queue::SegQueue<SendPtr> = crossbeam_queue::SegQueue::new();
 
 impl Slot for AtomicPtr<()> {
     type Value = *mut ();
@@ -159,6 +178,17 @@ pub(crate) fn box_value<T>(v: T) -> *mut () {
 // One cache line per variable, no more.
 const _: () = assert!(std::mem::size_of::<VarHeader>() == 64);
 
+impl VarHeader {
+    /// The drop function of the current use's `T`.
+    #[inline]
+    pub(crate) fn drop_value(&self) -> unsafe fn(*mut ()) {
+        let f = self.drop_value.load(Ordering::Relaxed);
+        // SAFETY: `drop_value` only ever holds an `unsafe fn(*mut ())` cast to `*mut ()` by
+        // `TVar::new` (same size, provenance kept); transmuting back gives that function.
+        unsafe { std::mem::transmute::<*mut (), unsafe fn(*mut ())>(f) }
+    }
+}
+
 /// The retry waiters of every variable, in stripes keyed by the header's address: each
 /// entry is (header address, token). Only `retry` and commits that found the waiters bit
 /// touch it. An entry never outlives its variable: a waiter holds a count on each
@@ -218,22 +248,18 @@ impl VarHeader {
 
 /// An untyped pointer to a variable's header, as read and write sets keep it.
 ///
-/// It does not keep the header alive by itself: it is valid while the epoch guard under
-/// which it was obtained is pinned, or while it holds a count ([`VarPtr::retain`]).
+/// Headers are never freed (see the module docs), so the pointer is always valid memory;
+/// which variable it belongs to is decided by the generation and the version, as above.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct VarPtr(NonNull<VarHeader>);
 
 impl VarPtr {
     /// The header.
-    ///
-    /// # Safety
-    ///
-    /// The header must still be alive: the pointer was obtained from a live handle while
-    /// `_guard` was pinned (and it still is), or the caller holds a count on it.
     #[inline]
-    pub(crate) unsafe fn header(self, _guard: &Guard) -> &VarHeader {
-        // SAFETY: the caller promises the header is alive while the guard is (reclamation waits for
-        // the guard, or for the count).
+    pub(crate) fn header(self) -> &'static VarHeader {
+        // SAFETY: every `VarPtr` points to a header allocated by `TVar::new`, and headers
+        // are never freed (retired ones are reused as headers), so the reference is valid
+        // for ever; its fields are atomics.
         unsafe { self.0.as_ref() }
     }
 
@@ -258,12 +284,10 @@ impl VarPtr {
     /// Takes a count on the header, unless it is already unreachable (no handle left: then
     /// no commit can ever write it again, and `None` is returned).
     ///
-    /// # Safety
-    ///
-    /// As for [`VarPtr::header`]: pinned by `guard` and obtained from a live handle.
-    pub(crate) unsafe fn retain(self, guard: &Guard) -> Option<VarPtr> {
-        // SAFETY: forwarded to the caller.
-        let h = unsafe { self.header(guard) };
+    /// (If the header was retired and reused meanwhile, the count is taken on the new
+    /// variable; the caller then finds its version changed and gives the count back.)
+    pub(crate) fn retain(self) -> Option<VarPtr> {
+        let h = self.header();
         let mut n = h.refs.load(Ordering::Relaxed);
         loop {
             if n == 0 {
@@ -279,44 +303,69 @@ impl VarPtr {
         }
     }
 
-    /// Gives back a count taken by [`VarPtr::retain`] (or held by a handle).
+    /// Gives back a count taken by [`VarPtr::retain`] (or held by a handle); the last one
+    /// retires the header (see the module docs).
     ///
     /// # Safety
     ///
-    /// The caller holds the count and does not use the pointer afterwards (unless it holds
-    /// another count or a pinned guard from before the release).
+    /// The caller holds the count.
     pub(crate) unsafe fn release(self) {
-        // SAFETY: the count keeps the header alive until the decrement below.
-        let h = unsafe { self.0.as_ref() };
+        let h = self.header();
         if h.refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
         fence(Ordering::Acquire);
-        let p = SendPtr(self.0);
-        let guard = epoch::pin();
-        // SAFETY: the last count is gone, so no new pointer to the header can be made
-        // (`retain` refuses zero); pointers held by pinned transactions stay valid
-        // because the collector runs this only after every guard pinned now is gone.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let p = p;
-                let header = Box::from_raw(p.0.as_ptr());
-                let value = header.value.load(Ordering::Relaxed);
-                if !value.is_null() {
-                    (header.drop_value)(value);
-                }
-            });
+        // Lock the header (a commit holding it is one whose write entry is stale: it will
+        // see the new generation, or has just written a value nobody can read).
+        let seen = loop {
+            let w = h.lock.load();
+            if w & super::vlock::LOCKED == 0 && h.lock.try_lock(w) {
+                break w;
+            }
+            crate::loom::spin_hint();
+        };
+        h.generation.fetch_add(1, Ordering::Relaxed);
+        let value = h.value.swap(std::ptr::null_mut(), Ordering::Relaxed);
+        let drop_value = h.drop_value();
+        // The version stays: a transaction that read this variable read its last value,
+        // which no commit can change any more; the generation is what tells a write entry
+        // that its variable is gone.
+        h.lock.unlock_unchanged(seen);
+        FREE.push(SendPtr(self.0));
+        if !value.is_null() {
+            let value = SendValuePtr(value);
+            let guard = epoch::pin();
+            // SAFETY: the value is no longer reachable from the header; transactions that
+            // read it are pinned, and the collector runs this after they unpin.
+            // `drop_value` is the function of its type.
+            unsafe {
+                guard.defer_unchecked(move || {
+                    let v = value;
+                    drop_value(v.0);
+                });
+            }
         }
     }
 }
 
-/// A raw header pointer moved into a deferred destructor.
+/// A retired header on the free list.
 struct SendPtr(NonNull<VarHeader>);
-// SAFETY: the header's contents are `Send` (atomics, a mutex of `Arc`s of `Send + Sync`
-// tokens, a pointer to a `T: Send + Sync` value that only the destructor touches).
+// SAFETY: a header is shared between threads anyway (atomics only); the free list just
+// moves the pointer.
 unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// A retired boxed value moved into a deferred destructor.
+struct SendValuePtr(*mut ());
+// SAFETY: it points to a `T: Send + Sync` value that only the destructor touches.
+unsafe impl Send for SendValuePtr {}
 
 /// A transactional variable: a shared handle to one value of type `T`.
+///
+/// Each variable has a 64-byte header (plus a box for a value that is not a primitive);
+/// headers are never returned to the allocator: those of dropped variables are reused by
+/// new ones, so their memory stays at the high-water mark of variables alive at once.
 ///
 /// Cloning is cheap (a reference count) and the clone refers to the same variable. Read
 /// and write it inside [`atomically`](super::atomically) with
@@ -350,15 +399,28 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         } else {
             (box_value(value), 0, drop_boxed::<T>)
         };
-        let header = Box::new(VarHeader {
-            lock: VLock::new(0),
-            value: AtomicPtr::new(ptr),
-            bits: AtomicU64::new(bits),
-            refs: AtomicUsize::new(1),
-            drop_value,
-        });
+        let header = match FREE.pop() {
+            Some(SendPtr(p)) => {
+                // SAFETY: headers are never freed; a retired one has no handle, so nothing
+                // reads its value fields until this new handle is shared.
+                let h = unsafe { p.as_ref() };
+                h.value.store(ptr, Ordering::Relaxed);
+                h.bits.store(bits, Ordering::Relaxed);
+                h.drop_value.store(drop_value as *mut (), Ordering::Relaxed);
+                h.refs.store(1, Ordering::Relaxed);
+                p
+            }
+            None => NonNull::from(Box::leak(Box::new(VarHeader {
+                lock: VLock::new(0),
+                value: AtomicPtr::new(ptr),
+                bits: AtomicU64::new(bits),
+                refs: AtomicUsize::new(1),
+                generation: AtomicU64::new(0),
+                drop_value: AtomicPtr::new(drop_value as *mut ()),
+            }))),
+        };
         TVar {
-            ptr: VarPtr(NonNull::from(Box::leak(header))),
+            ptr: VarPtr(header),
             _value: PhantomData,
         }
     }
@@ -367,8 +429,8 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
     /// that wrote it (waits, briefly, while a commit is writing it). Works inside a
     /// transaction too, but then it is not part of the transaction.
     pub fn load(&self) -> T {
-        let guard = epoch::pin();
-        let h = self.header(&guard);
+        let h = self.header();
+        let _guard = (!is_inline::<T>()).then(epoch::pin);
         loop {
             if is_inline::<T>() {
                 if let Ok((_, bits)) = read_consistent(&h.lock, &h.bits, 64) {
@@ -377,7 +439,8 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
                 }
             } else if let Ok((_, p)) = read_consistent(&h.lock, &h.value, 64) {
                 // SAFETY: `p` is the published value of a consistent version: a `Box<T>`
-                // never mutated after publication, kept alive by `guard`.
+                // never mutated after publication, kept alive by `_guard` (pinned before the
+                // load).
                 return unsafe { &*p.cast::<T>() }.clone();
             }
             crate::yield_now();
@@ -392,11 +455,10 @@ impl<T> TVar<T> {
         self.ptr
     }
 
-    /// The header, alive while this handle is.
+    /// The header (of this variable while this handle lives).
     #[inline]
-    pub(crate) fn header<'a>(&'a self, _guard: &Guard) -> &'a VarHeader {
-        // SAFETY: this handle holds a count, so the header lives as long as `self`.
-        unsafe { self.ptr.0.as_ref() }
+    pub(crate) fn header(&self) -> &'static VarHeader {
+        self.ptr.header()
     }
 
     /// `true` when both handles refer to the same variable.
@@ -407,9 +469,7 @@ impl<T> TVar<T> {
 
 impl<T> Clone for TVar<T> {
     fn clone(&self) -> Self {
-        // SAFETY: this handle holds a count, so the header is alive.
-        let h = unsafe { self.ptr.0.as_ref() };
-        h.refs.fetch_add(1, Ordering::Relaxed);
+        self.ptr.header().refs.fetch_add(1, Ordering::Relaxed);
         TVar {
             ptr: self.ptr,
             _value: PhantomData,

@@ -43,6 +43,10 @@ pub(crate) struct WriteEntry {
     drop_new: unsafe fn(*mut ()),
     /// The lock word before this commit locked it.
     seen: u64,
+    /// The variable's header generation when the entry was made (through a live handle).
+    generation: u64,
+    /// The commit found the variable retired (generation moved on): the entry is skipped.
+    dead: bool,
 }
 
 /// A value replaced by a commit, and its destructor.
@@ -77,7 +81,8 @@ pub(crate) enum CommitFail {
 /// assert_send::<weft::stm::Transaction>();
 /// ```
 pub struct Transaction {
-    pub(crate) guard: Guard,
+    /// Pinned at the first boxed read (or boxed retirement), until the attempt ends.
+    guard: Option<Guard>,
     pub(crate) rv: u64,
     pub(crate) serial: bool,
     pub(crate) bufs: ManuallyDrop<Box<Buffers>>,
@@ -103,10 +108,10 @@ impl fmt::Debug for Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(guard: Guard, rv: u64, serial: bool, bufs: Box<Buffers>) -> Self {
+    pub(crate) fn new(rv: u64, serial: bool, bufs: Box<Buffers>) -> Self {
         debug_assert!(bufs.reads.is_empty() && bufs.writes.is_empty());
         Transaction {
-            guard,
+            guard: None,
             rv,
             serial,
             bufs: ManuallyDrop::new(bufs),
@@ -116,6 +121,12 @@ impl Transaction {
             extensions: 0,
             _not_send: PhantomData,
         }
+    }
+
+    /// Pins this attempt (once): boxed values it reads or retires stay valid until it ends.
+    #[inline]
+    fn pin(&mut self) -> &Guard {
+        self.guard.get_or_insert_with(crossbeam_epoch::pin)
     }
 
     /// The latest pending write of this attempt to `var`, if any.
@@ -145,7 +156,7 @@ impl Transaction {
             // the entry and alive until the entry is dropped or installed.
             return Ok(unsafe { &*e.new.cast::<T>() }.clone());
         }
-        let h = var.header(&self.guard);
+        let h = var.header();
         if is_inline::<T>() {
             loop {
                 match read_consistent(&h.lock, &h.bits, READ_SPINS) {
@@ -163,6 +174,7 @@ impl Transaction {
                 }
             }
         }
+        self.pin();
         loop {
             match read_consistent(&h.lock, &h.value, READ_SPINS) {
                 Ok((word, value)) => {
@@ -173,7 +185,7 @@ impl Transaction {
                     self.bufs.reads.push(ReadEntry { var: p, word });
                     // SAFETY: `value` is the published value of a version no later than
                     // the snapshot: a `Box<T>` never mutated after publication, kept
-                    // alive by the attempt's pinned guard.
+                    // alive by the attempt's guard, pinned before the value was loaded.
                     return Ok(unsafe { &*value.cast::<T>() }.clone());
                 }
                 Err(ReadFail::Locked) if self.serial => crate::yield_now(),
@@ -196,10 +208,7 @@ impl Transaction {
         }
         let now = CLOCK.advance_to(to);
         for r in &self.bufs.reads {
-            // SAFETY: read-set pointers were obtained while this attempt's guard was
-            // pinned, and it still is.
-            let h = unsafe { r.var.header(&self.guard) };
-            if !same_version(h.lock.load(), r.word) {
+            if !same_version(r.var.header().lock.load(), r.word) {
                 return Err(StmError::conflict());
             }
         }
@@ -229,6 +238,7 @@ impl Transaction {
             self.shadowed = true;
         }
         self.bloom |= p.bloom_bit();
+        let generation = var.header().generation.load(Ordering::Relaxed);
         let entry = if is_inline::<T>() {
             WriteEntry {
                 var: p,
@@ -236,6 +246,8 @@ impl Transaction {
                 bits: to_bits(value),
                 drop_new: drop_nothing,
                 seen: 0,
+                generation,
+                dead: false,
             }
         } else {
             WriteEntry {
@@ -244,6 +256,8 @@ impl Transaction {
                 bits: 0,
                 drop_new: drop_boxed::<T>,
                 seen: 0,
+                generation,
+                dead: false,
             }
         };
         self.bufs.writes.push(entry);
@@ -349,12 +363,8 @@ impl Transaction {
 
     /// Unlocks the first `n` write entries without a write.
     fn unlock_first(&self, n: usize) {
-        for e in &self.bufs.writes[..n] {
-            // SAFETY: write-set pointers were obtained under this attempt's guard, still
-            // pinned.
-            unsafe { e.var.header(&self.guard) }
-                .lock
-                .unlock_unchanged(e.seen);
+        for e in self.bufs.writes[..n].iter().filter(|e| !e.dead) {
+            e.var.header().lock.unlock_unchanged(e.seen);
         }
     }
 
@@ -372,14 +382,22 @@ impl Transaction {
         let n = self.bufs.writes.len();
         let mut newest = 0;
         for i in 0..n {
-            // SAFETY: pinned guard, pointer from a live handle (see `unlock_first`).
-            let h = unsafe { self.bufs.writes[i].var.header(&self.guard) };
+            let h = self.bufs.writes[i].var.header();
             let mut spins = 0;
             loop {
                 let w = h.lock.load();
                 if w & LOCKED == 0 {
                     if h.lock.try_lock(w) {
-                        self.bufs.writes[i].seen = w;
+                        let e = &mut self.bufs.writes[i];
+                        // The generation only changes under this lock: if it moved on since
+                        // the write, the variable was retired (no handle is left, nobody can
+                        // read it): skip the entry.
+                        if h.generation.load(Ordering::Relaxed) != e.generation {
+                            h.lock.unlock_unchanged(w);
+                            e.dead = true;
+                            break;
+                        }
+                        e.seen = w;
                         newest = newest.max(version(w));
                         break;
                     }
@@ -420,13 +438,20 @@ impl Transaction {
         // retiring can run destructors of user values.
         let bufs = &mut *self.bufs;
         for e in &mut bufs.writes {
-            // SAFETY: as above.
-            let h = unsafe { e.var.header(&self.guard) };
+            if e.dead {
+                if !e.new.is_null() {
+                    // SAFETY: the entry owns its pending value, which is never installed.
+                    unsafe { (e.drop_new)(e.new) };
+                    e.new = std::ptr::null_mut();
+                }
+                continue;
+            }
+            let h = e.var.header();
             if e.new.is_null() {
                 h.bits.store(e.bits, Ordering::Release);
             } else {
                 let prev = h.value.swap(e.new, Ordering::AcqRel);
-                bufs.retired.push((prev, h.drop_value));
+                bufs.retired.push((prev, h.drop_value()));
                 e.new = std::ptr::null_mut();
             }
             h.lock.unlock_at(wv);
@@ -439,13 +464,17 @@ impl Transaction {
         }
         // Every entry's value now belongs to its variable (`new` is null or inline).
         bufs.writes.clear();
+        if self.bufs.retired.is_empty() {
+            return Ok(());
+        }
+        let guard = self.guard.get_or_insert_with(crossbeam_epoch::pin);
         for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);
             // SAFETY: `p` is no longer reachable from the variable (swapped out above);
             // transactions pinned now may still read it, and the collector runs the
             // destructor only after they unpin. `drop_value` matches its type.
             unsafe {
-                self.guard.defer_unchecked(move || {
+                guard.defer_unchecked(move || {
                     let p = p;
                     drop_value(p.0);
                 });
@@ -458,8 +487,7 @@ impl Transaction {
     /// the version that was read).
     fn validate(&self) -> bool {
         self.bufs.reads.iter().all(|r| {
-            // SAFETY: pinned guard, pointer from a live handle.
-            let w = unsafe { r.var.header(&self.guard) }.lock.load();
+            let w = r.var.header().lock.load();
             same_version(w, r.word)
                 || (same_version(w, r.word | LOCKED)
                     && self.bufs.writes.iter().any(|e| e.var == r.var))
