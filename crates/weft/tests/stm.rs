@@ -679,7 +679,8 @@ fn retry_handoffs_lose_no_wakeup() {
 #[test]
 fn variables_dropped_inside_a_transaction_are_handled() {
     let keep = TVar::new(0u64);
-    for i in 0..2_000u64 {
+    let (n, m) = if cfg!(miri) { (100, 30) } else { (2_000, 500) };
+    for i in 0..n {
         let fresh = atomically(|tx| {
             let temp = TVar::new(i);
             let v = tx.read(&temp)?;
@@ -698,7 +699,7 @@ fn variables_dropped_inside_a_transaction_are_handled() {
         assert_eq!(keep.load(), i);
     }
     // Boxed values too.
-    for i in 0..500u32 {
+    for i in 0..m as u32 {
         let fresh = atomically(|tx| {
             let temp = TVar::new(vec![i]);
             tx.modify(&temp, |mut v| {
