@@ -234,44 +234,28 @@ impl Section for Stm {
         let plan = Plan::new(profile);
         let mut report = SectionReport::new(NAME, self.title(), self.claim());
         let timeout = Duration::from_secs(if profile == Profile::Full { 300 } else { 90 });
-        let run = |what: String, probe: Probe| -> Result<serde_json::Value, ProbeFailure> {
-            progress.probe(what);
-            let r = child::run_probe(NAME, &probe, timeout);
-            progress.done();
-            r
-        };
-        let banks: Vec<(Bank, Result<BankOutcome, ProbeFailure>)> = plan
-            .banks()
-            .into_iter()
-            .map(|b| {
-                let r = run(describe_bank(&b), Probe::Bank(b)).and_then(decode);
-                (b, r)
-            })
-            .collect();
-        let read_only: Vec<(ReadOnly, Result<Spread, ProbeFailure>)> = plan
-            .read_only()
-            .into_iter()
-            .map(|p| {
-                let what = format!("{}: read-only transaction over 4 variables", p.imp.label());
-                (p, run(what, Probe::ReadOnly(p)).and_then(decode))
-            })
-            .collect();
-        let read_mostly: Vec<(ReadMostly, Result<ReadMostlyOutcome, ProbeFailure>)> = plan
-            .read_mostly()
-            .into_iter()
-            .map(|p| {
-                let what = format!("{}: read-mostly", p.imp.label());
-                (p, run(what, Probe::ReadMostly(p)).and_then(decode))
-            })
-            .collect();
-        let queues: Vec<(Queue, Result<Spread, ProbeFailure>)> = plan
-            .queues()
-            .into_iter()
-            .map(|p| {
-                let what = format!("{}: producer/consumer", p.imp.label());
-                (p, run(what, Probe::Queue(p)).and_then(decode))
-            })
-            .collect();
+        let banks = measure(plan.banks(), describe_bank, Probe::Bank, progress, timeout);
+        let read_only = measure(
+            plan.read_only(),
+            |p| format!("{}: read-only transaction over 4 variables", p.imp.label()),
+            Probe::ReadOnly,
+            progress,
+            timeout,
+        );
+        let read_mostly = measure(
+            plan.read_mostly(),
+            |p| format!("{}: read-mostly", p.imp.label()),
+            Probe::ReadMostly,
+            progress,
+            timeout,
+        );
+        let queues = measure(
+            plan.queues(),
+            |p| format!("{}: producer/consumer", p.imp.label()),
+            Probe::Queue,
+            progress,
+            timeout,
+        );
 
         report_bank(&plan, &banks, &mut report);
         report_read_only(&read_only, &mut report);
@@ -300,6 +284,26 @@ impl Section for Stm {
         };
         value.map_err(|e| e.to_string())
     }
+}
+
+/// Runs one probe per spec, each in a child process with progress shown: every spec with
+/// its decoded outcome, or why there is none.
+fn measure<S: Copy, R: serde::de::DeserializeOwned>(
+    specs: Vec<S>,
+    what: impl Fn(&S) -> String,
+    probe: impl Fn(S) -> Probe,
+    progress: &Progress,
+    timeout: Duration,
+) -> Vec<(S, Result<R, ProbeFailure>)> {
+    specs
+        .into_iter()
+        .map(|s| {
+            progress.probe(what(&s));
+            let r = child::run_probe(NAME, &probe(s), timeout).and_then(decode);
+            progress.done();
+            (s, r)
+        })
+        .collect()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ProbeFailure> {
