@@ -508,6 +508,18 @@ fn fmt_m(v: f64) -> String {
     format!("{:.1}", v / 1e6)
 }
 
+/// A row of a table of (label, median, repeats' range) in nanoseconds, or the failure.
+fn spread_row(label: &str, r: &Result<Spread, ProbeFailure>) -> Vec<Cell> {
+    match r {
+        Ok((m, lo, hi)) => vec![
+            label.into(),
+            Cell::Number(*m),
+            Cell::Text(format!("{}–{}", nanos(*lo), nanos(*hi))),
+        ],
+        Err(f) => vec![label.into(), Cell::Empty, Cell::Text(failure_text(f))],
+    }
+}
+
 fn report_read_only(rows: &[(ReadOnly, Result<Spread, ProbeFailure>)], out: &mut SectionReport) {
     let mut t = Table::new(
         "read_only",
@@ -519,18 +531,7 @@ fn report_read_only(rows: &[(ReadOnly, Result<Spread, ProbeFailure>)], out: &mut
     .column("ns", "per transaction", Unit::Nanoseconds)
     .column("range", "repeats", Unit::Text);
     for (p, r) in rows {
-        match r {
-            Ok((m, lo, hi)) => t.push(vec![
-                p.imp.label().into(),
-                Cell::Number(*m),
-                Cell::Text(format!("{}–{}", nanos(*lo), nanos(*hi))),
-            ]),
-            Err(f) => t.push(vec![
-                p.imp.label().into(),
-                Cell::Empty,
-                Cell::Text(failure_text(f)),
-            ]),
-        }
+        t.push(spread_row(p.imp.label(), r));
     }
     for (label, ns) in QUOTED_READ_ONLY {
         t.push(vec![
@@ -606,18 +607,7 @@ fn report_queues(
     .column("ns", "per item", Unit::Nanoseconds)
     .column("range", "repeats", Unit::Text);
     for (p, r) in rows {
-        match r {
-            Ok((m, lo, hi)) => t.push(vec![
-                p.imp.label().into(),
-                Cell::Number(*m),
-                Cell::Text(format!("{}–{}", nanos(*lo), nanos(*hi))),
-            ]),
-            Err(f) => t.push(vec![
-                p.imp.label().into(),
-                Cell::Empty,
-                Cell::Text(failure_text(f)),
-            ]),
-        }
+        t.push(spread_row(p.imp.label(), r));
     }
     out.tables.push(t);
 }

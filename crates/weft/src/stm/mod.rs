@@ -565,8 +565,7 @@ fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
     // attempt read: if that fails, the variable changed since, and the thread must not park.
     let mut changed = false;
     for (p, word) in vars.iter() {
-        // SAFETY: `vars` holds a count on each.
-        let h = unsafe { p.retained_header() };
+        let h = p.header();
         h.add_waiter(&token);
         if !h.lock.mark_waiters(*word) {
             changed = true;
@@ -589,11 +588,9 @@ fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
         }
     }
     for (p, _) in vars.drain(..) {
-        // SAFETY: as above; the count is released after the last use.
-        unsafe {
-            p.retained_header().remove_waiter(&token);
-            p.release();
-        }
+        p.header().remove_waiter(&token);
+        // SAFETY: `vars` holds a count on each, given back here once.
+        unsafe { p.release() };
     }
     woke
 }
@@ -604,10 +601,8 @@ fn wait_for_change(vars: &mut Vec<(VarPtr, u64)>, wait: Wait) -> bool {
 /// or two in all).
 fn watch_briefly(vars: &[(VarPtr, u64)]) -> bool {
     let changed = || {
-        vars.iter().any(|(p, word)| {
-            // SAFETY: the caller holds a count on each.
-            !vlock::same_version(unsafe { p.retained_header() }.lock.load(), *word)
-        })
+        vars.iter()
+            .any(|(p, word)| !vlock::same_version(p.header().lock.load(), *word))
     };
     let green = crate::runtime::worker::current_green_inner().is_some();
     for round in 0..if green { 2 } else { 8 } {

@@ -263,17 +263,6 @@ impl VarPtr {
         unsafe { self.0.as_ref() }
     }
 
-    /// The header, under a count the caller holds.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds a count taken by [`VarPtr::retain`] and not yet released.
-    #[inline]
-    pub(crate) unsafe fn retained_header(&self) -> &VarHeader {
-        // SAFETY: a held count keeps the header alive.
-        unsafe { self.0.as_ref() }
-    }
-
     /// A bit for a 64-bit Bloom filter of pointers.
     #[inline]
     pub(crate) fn bloom_bit(self) -> u64 {

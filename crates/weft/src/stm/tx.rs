@@ -52,6 +52,18 @@ pub(crate) struct WriteEntry {
 /// A value replaced by a commit, and its destructor.
 type Retired = (*mut (), unsafe fn(*mut ()));
 
+impl WriteEntry {
+    /// Drops the pending value if the entry still owns one (it was never installed).
+    fn drop_pending(&mut self) {
+        if !self.new.is_null() {
+            // SAFETY: a non-null `new` is a `Box` of the variable's `T` that the entry owns;
+            // it is nulled right after, so it is dropped once.
+            unsafe { (self.drop_new)(self.new) };
+            self.new = std::ptr::null_mut();
+        }
+    }
+}
+
 /// Reusable vectors of an attempt.
 #[derive(Default)]
 pub(crate) struct Buffers {
@@ -325,11 +337,8 @@ impl Transaction {
 
     /// Drops the pending writes from index `len` on.
     fn truncate_writes(&mut self, len: usize) {
-        for e in self.bufs.writes.drain(len..) {
-            if !e.new.is_null() {
-                // SAFETY: the entry owns its pending value; it is dropped with the entry.
-                unsafe { (e.drop_new)(e.new) };
-            }
+        for mut e in self.bufs.writes.drain(len..) {
+            e.drop_pending();
         }
     }
 
@@ -346,14 +355,11 @@ impl Transaction {
     fn dedupe_writes(&mut self) {
         let mut seen = std::collections::HashSet::new();
         let mut kept = Vec::with_capacity(self.bufs.writes.len());
-        for e in self.bufs.writes.drain(..).rev() {
+        for mut e in self.bufs.writes.drain(..).rev() {
             if seen.insert(e.var) {
                 kept.push(e);
             } else {
-                if !e.new.is_null() {
-                    // SAFETY: the shadowed entry owns its value, never installed.
-                    unsafe { (e.drop_new)(e.new) };
-                }
+                e.drop_pending();
             }
         }
         kept.reverse();
@@ -439,11 +445,7 @@ impl Transaction {
         let bufs = &mut *self.bufs;
         for e in &mut bufs.writes {
             if e.dead {
-                if !e.new.is_null() {
-                    // SAFETY: the entry owns its pending value, which is never installed.
-                    unsafe { (e.drop_new)(e.new) };
-                    e.new = std::ptr::null_mut();
-                }
+                e.drop_pending();
                 continue;
             }
             let h = e.var.header();

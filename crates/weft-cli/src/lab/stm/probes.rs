@@ -296,7 +296,6 @@ pub fn bank(spec: &Bank) -> Result<BankOutcome, String> {
     } else {
         None
     };
-    let before = weft::stm::stats();
     let mut rates = Vec::new();
     let mut audit_rates = Vec::new();
     let (mut audits, mut bad, mut conserved) = (0, 0, true);
@@ -312,7 +311,6 @@ pub fn bank(spec: &Bank) -> Result<BankOutcome, String> {
         bad += b;
         conserved &= c;
     }
-    let _ = before;
     let after = weft::stm::stats();
     let weft_used = spec.imp == Imp::WeftStm;
     let commits = after.commits.saturating_sub(warm.commits);
