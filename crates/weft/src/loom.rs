@@ -152,6 +152,23 @@ pub(crate) mod model {
         }
     }
 
+    ::loom::lazy_static! {
+        static ref EAGER_CLAIMS: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+    }
+
+    /// Makes every `Mutex` waiter of this execution claim the lock at once (the clock
+    /// is invisible to loom's scheduler, so "a waiter whose wait crossed the bound" is
+    /// not an interleaving it would find by itself).
+    pub(crate) fn set_eager_claims() {
+        EAGER_CLAIMS.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`set_eager_claims`] was called in this execution.
+    pub(crate) fn eager_claims() -> bool {
+        EAGER_CLAIMS.load(Ordering::Relaxed)
+    }
+
     /// Moves the model clock forward.
     pub(crate) fn advance(d: Duration) {
         CLOCK.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);

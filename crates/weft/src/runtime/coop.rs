@@ -5,9 +5,12 @@
 //! unit from a per-worker budget, and the thread yields when the budget runs out (as
 //! tokio does with 128 operations and Erlang with 4 000 reductions); primitives of
 //! your own can call [`spend`] too. Every switch refills the budget. Taking a
-//! [`Mutex`](crate::sync::Mutex) spends one unit *before* it tries the lock (never
-//! while holding it), so a green thread that takes a free lock in a loop still lets
-//! the other green threads of its worker run. Code that computes without calling the runtime is not
+//! [`Mutex`](crate::sync::Mutex) spends half the budget
+//! ([`LOCK_UNITS`](crate::sync::mutex::LOCK_UNITS)) *before* it tries the lock (never
+//! while holding it), so a green thread that takes a free lock in a loop lets the other
+//! green threads of its worker run every second acquisition: they are often waiting for
+//! the same lock, and the time each waits for its turn is the number of threads ahead
+//! of it times the length of a turn ([`spend_units`] charges such costlier operations). Code that computes without calling the runtime is not
 //! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
 //! thread), which is the cooperative contract.
 
@@ -30,8 +33,15 @@ pub(crate) fn reset_budget() {
 /// A no-op on kernel threads.
 #[inline]
 pub fn spend() {
+    spend_units(1);
+}
+
+/// Spends `units` units (an operation that costs more than one); yields the current
+/// green thread when the budget is exhausted. A no-op on kernel threads.
+#[inline]
+pub fn spend_units(units: u32) {
     let out = LEFT.with(|l| {
-        let v = l.get().saturating_sub(1);
+        let v = l.get().saturating_sub(units);
         l.set(v);
         v == 0
     });

@@ -418,6 +418,8 @@ pub struct Start {
     ready: AtomicUsize,
     go: AtomicBool,
     at: OnceLock<Instant>,
+    /// When the first thread finished its share: waits are measured up to then.
+    finished: OnceLock<Instant>,
     limit: Duration,
 }
 
@@ -428,6 +430,7 @@ impl Start {
             ready: AtomicUsize::new(0),
             go: AtomicBool::new(false),
             at: OnceLock::new(),
+            finished: OnceLock::new(),
             limit,
         })
     }
@@ -436,6 +439,12 @@ impl Start {
     #[inline]
     pub fn expired(&self) -> bool {
         self.at.get().is_some_and(|at| at.elapsed() >= self.limit)
+    }
+
+    /// Called by each thread when its loop ends: the first call ends the measurement of
+    /// waits ([`Interval::lap`]).
+    pub fn mark_finished(&self) {
+        self.finished.get_or_init(Instant::now);
     }
 
     /// Counts the caller in and waits for the start (yielding: on a green thread this lets
@@ -606,7 +615,14 @@ where
 // ---------------------------------------------------------------------------------------
 // The loops.
 
-/// Keeps the longest interval between consecutive calls of [`Interval::lap`].
+/// Keeps the longest interval between consecutive calls of [`Interval::lap`], counted
+/// only up to the moment the first thread of the gang finished its loop.
+///
+/// Waits are a measure of fairness among threads that all contend; once threads finish,
+/// the ones still running also wait for the finished ones to exit (for green threads, the
+/// runtime's clean-up of a finished thread runs on the worker), which is not the lock's
+/// doing. A wait that began before the cut-off still counts up to it, so a thread starved
+/// across the cut-off is not hidden.
 #[derive(Debug)]
 pub struct Interval {
     last: Instant,
@@ -625,9 +641,10 @@ impl Interval {
 
     /// Ends an interval and starts the next.
     #[inline]
-    pub fn lap(&mut self) {
+    pub fn lap(&mut self, start: &Start) {
         let now = Instant::now();
-        self.longest = self.longest.max(now - self.last);
+        let end = start.finished.get().map_or(now, |&f| f.min(now));
+        self.longest = self.longest.max(end.saturating_duration_since(self.last));
         self.last = now;
     }
 
@@ -681,13 +698,14 @@ pub fn exclusive_loop<L: Exclusive, const TIMED: bool>(
         };
         *lock.acquire() += 1;
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
@@ -726,13 +744,14 @@ pub async fn tokio_exclusive_loop<const TIMED: bool>(
         };
         *lock.lock().await += 1;
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
@@ -760,13 +779,14 @@ pub fn read_mostly_loop<L: Shared, const TIMED: bool>(
             black_box(*lock.read_access());
         }
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
@@ -792,13 +812,14 @@ pub async fn tokio_read_mostly_loop<const TIMED: bool>(
             black_box(*lock.read().await);
         }
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
@@ -866,13 +887,14 @@ pub fn semaphore_loop<const TIMED: bool>(
         }
         drop(permit);
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Ok(Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
@@ -904,13 +926,14 @@ pub async fn tokio_semaphore_loop<const TIMED: bool>(
         }
         drop(permit);
         if let Some(clock) = clock.as_mut() {
-            clock.lap();
+            clock.lap(start);
         }
         ops += 1;
         if stop(ops, start) {
             break;
         }
     }
+    start.mark_finished();
     Ok(Done {
         ops,
         worst: clock.map_or(Duration::ZERO, |c| c.longest()),
