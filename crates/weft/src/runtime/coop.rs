@@ -19,8 +19,12 @@ use std::cell::Cell;
 /// Operations a green thread may perform between two switches.
 pub const BUDGET: u32 = 128;
 
+/// The budget of a kernel thread that is not running a green thread: so large that
+/// [`spend`] almost never takes its cold path there (it only resets the count).
+const UNMETERED: u32 = u32::MAX;
+
 thread_local! {
-    static LEFT: Cell<u32> = const { Cell::new(BUDGET) };
+    static LEFT: Cell<u32> = const { Cell::new(UNMETERED) };
 }
 
 /// Refills the budget (called at every switch).
@@ -53,8 +57,12 @@ pub fn spend_units(units: u32) {
 #[cold]
 #[inline(never)]
 fn exhausted() {
+    let Some(me) = super::worker::current_green_inner() else {
+        LEFT.with(|l| l.set(UNMETERED));
+        return;
+    };
     reset_budget();
-    if let Some(me) = super::worker::current_green_inner() {
+    {
         // SAFETY: `me` is the running green thread's control block (from CURRENT).
         super::worker::yield_green(unsafe { &*me });
     }

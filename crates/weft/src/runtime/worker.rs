@@ -433,6 +433,8 @@ impl Worker<'_> {
             .expect("a queued slot holds a thread");
         let wake = std::mem::replace(&mut slot.wake, Wake::Notified);
         CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
+        // Every turn starts with a full budget (the worker's own code runs unmetered).
+        super::coop::reset_budget();
         let r = slot.ctx.resume(wake);
         CURRENT.with(|c| c.set(ptr::null()));
         match r {

@@ -355,9 +355,13 @@ impl<T: ?Sized> Mutex<T> {
     #[cold]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
         let mut spin = SpinWait::long_green();
+        let green = is_green();
         // When this wait began, in the parking lot's microseconds: for the claim, and
-        // (in the park token) for the parking lot's eventual fairness.
-        let since = lot::stamp_now();
+        // (in the park token) for the parking lot's eventual fairness. A green thread
+        // stamps at once (it looks at the claim at every round of its wait, each of
+        // which yields anyway); a kernel thread when it first parks, so an acquisition
+        // won by spinning reads no clock.
+        let mut since = green.then(lot::stamp_now);
         let mut reparking = false;
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -375,7 +379,7 @@ impl<T: ?Sized> Mutex<T> {
                     }
                 }
             }
-            if s & CLAIMED == 0 && waited(since) >= claim_after() {
+            if s & CLAIMED == 0 && since.is_some_and(|t| waited(t) >= claim_after(green)) {
                 match self.state.compare_exchange_weak(
                     s,
                     s | CLAIMED,
@@ -400,7 +404,7 @@ impl<T: ?Sized> Mutex<T> {
             }
             // Kernel threads stop spinning once others park (parking_lot's rule);
             // green threads keep to their short wait: their yields let the worker run.
-            if (s & PARKED == 0 || is_green()) && spin.spin() {
+            if (s & PARKED == 0 || green) && spin.spin() {
                 s = self.state.load(Ordering::Relaxed);
                 continue;
             }
@@ -421,7 +425,7 @@ impl<T: ?Sized> Mutex<T> {
             let r = park(
                 self.key(),
                 &MUTEX,
-                ParkToken(since),
+                ParkToken(*since.get_or_insert_with(lot::stamp_now)),
                 || {
                     // Taken, or free but claimed (the claimant takes it, keeping
                     // PARKED, so its unlock wakes us).
@@ -572,12 +576,12 @@ fn waited(since: usize) -> Duration {
 /// green thread, the parking lot's [`FAIRNESS_BOUND`](lot::FAIRNESS_BOUND) on a kernel
 /// thread (which spins and is woken promptly, and whose bursts are what makes two
 /// kernel threads on one lock fast).
-fn claim_after() -> Duration {
+fn claim_after(green: bool) -> Duration {
     #[cfg(loom)]
     if crate::loom::model::eager_claims() {
         return Duration::ZERO;
     }
-    if is_green() {
+    if green {
         GREEN_CLAIM_AFTER
     } else {
         lot::FAIRNESS_BOUND
