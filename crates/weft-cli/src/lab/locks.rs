@@ -46,6 +46,7 @@ pub struct Locks;
 enum Probe {
     Throughput(throughput::Spec),
     Oversubscribed(oversubscribed::Spec),
+    Pair(throughput::PairSpec),
 }
 
 /// Counts, durations and repeats for one profile.
@@ -173,6 +174,22 @@ impl Plan {
         out
     }
 
+    /// The pairs measured round by round in one process, for the targets that compare
+    /// weft with a peer under contention (see [`throughput::PairSpec`]).
+    fn pair_probes(&self) -> Vec<([Primitive; 2], Scenario)> {
+        vec![
+            (
+                [Primitive::WeftMutex, Primitive::ParkingLotMutex],
+                self.one_lock(),
+            ),
+            ([Primitive::WeftMutex, Primitive::StdMutex], self.one_lock()),
+            (
+                [Primitive::WeftRwLock, Primitive::ParkingLotRwLock],
+                self.read_mostly(),
+            ),
+        ]
+    }
+
     fn hazard_probes(&self) -> Vec<(Primitive, usize)> {
         HAZARD_LOCKS
             .iter()
@@ -255,7 +272,8 @@ impl Section for Locks {
 
     fn steps(&self, profile: Profile) -> u64 {
         let plan = Plan::new(profile);
-        (plan.throughput_probes().len() + plan.hazard_probes().len()) as u64
+        (plan.throughput_probes().len() + plan.pair_probes().len() + plan.hazard_probes().len())
+            as u64
     }
 
     fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
@@ -263,6 +281,7 @@ impl Section for Locks {
         let mut report = SectionReport::new(NAME, self.title(), self.claim());
         let found = Found {
             runs: measure_throughput(&plan, progress),
+            pairs: measure_pairs(&plan, progress),
             hazard: measure_hazard(&plan, progress),
             plan,
         };
@@ -291,6 +310,7 @@ impl Section for Locks {
         let value = match probe {
             Probe::Throughput(s) => serde_json::to_value(throughput::run(&s)?),
             Probe::Oversubscribed(s) => serde_json::to_value(oversubscribed::run(&s)?),
+            Probe::Pair(s) => serde_json::to_value(throughput::run_pair(&s)?),
         };
         value.map_err(|e| e.to_string())
     }
@@ -303,6 +323,10 @@ type Runs = Vec<(
     (Primitive, Scenario),
     Result<throughput::Outcome, ProbeFailure>,
 )>;
+type PairRuns = Vec<(
+    ([Primitive; 2], Scenario),
+    Result<throughput::PairOutcome, ProbeFailure>,
+)>;
 type HazardRuns = Vec<(
     (Primitive, usize),
     Result<oversubscribed::Outcome, ProbeFailure>,
@@ -313,10 +337,36 @@ type HazardRuns = Vec<(
 struct Found {
     plan: Plan,
     runs: Runs,
+    pairs: PairRuns,
     hazard: HazardRuns,
 }
 
 impl Found {
+    /// The paired rounds of `locks` under `scenario`.
+    fn pair(&self, locks: [Primitive; 2], scenario: Scenario) -> Option<&throughput::PairOutcome> {
+        self.pairs
+            .iter()
+            .find(|((l, s), _)| *l == locks && *s == scenario)
+            .and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    /// "`ratio`x (rounds lo-hi)" of a pair: the peer's time over weft's, median of the
+    /// rounds, or a note that the pair was not measured.
+    fn pair_text(&self, locks: [Primitive; 2], scenario: Scenario) -> String {
+        match self.pair(locks, scenario) {
+            Some(p) => match (p.median_ratio(), p.ratio_range()) {
+                (Some(m), Some((lo, hi))) => format!(
+                    "{:.2}x (rounds {:.2}x-{:.2}x, {} rounds alternating in one process)",
+                    m,
+                    lo,
+                    hi,
+                    p.ns_per_op[0].len()
+                ),
+                _ => "no rounds".to_owned(),
+            },
+            None => "not measured".to_owned(),
+        }
+    }
     fn outcome(&self, lock: Primitive, scenario: Scenario) -> Option<&throughput::Outcome> {
         self.runs
             .iter()
@@ -425,6 +475,33 @@ fn measure_throughput(plan: &Plan, progress: &Progress) -> Runs {
         .collect()
 }
 
+fn measure_pairs(plan: &Plan, progress: &Progress) -> PairRuns {
+    plan.pair_probes()
+        .into_iter()
+        .map(|(locks, scenario)| {
+            progress.probe(format!(
+                "{} against {}, alternating: {}",
+                locks[0].label(),
+                locks[1].label(),
+                describe(locks[0], scenario)
+            ));
+            let rounds = 2 * plan.repeats;
+            let spec = throughput::PairSpec {
+                locks,
+                scenario,
+                seed: SEED,
+                target_ms: plan.target.as_millis() as u64,
+                rounds,
+            };
+            // Calibration of both, then the rounds; allow ample slack.
+            let timeout = plan.target * (4 * rounds as u32 + 16) + Duration::from_secs(30);
+            let result = child::run_probe(NAME, &Probe::Pair(spec), timeout);
+            progress.done();
+            ((locks, scenario), result)
+        })
+        .collect()
+}
+
 fn measure_hazard(plan: &Plan, progress: &Progress) -> HazardRuns {
     plan.hazard_probes()
         .into_iter()
@@ -456,6 +533,19 @@ fn measure_hazard(plan: &Plan, progress: &Progress) -> HazardRuns {
 // Reporting.
 
 fn report_failures(found: &Found, out: &mut SectionReport) {
+    for ((locks, scenario), result) in &found.pairs {
+        if let Err(f) = result {
+            out.note(
+                NoteKind::Failure,
+                format!(
+                    "{} against {}, {}: {f}",
+                    locks[0].label(),
+                    locks[1].label(),
+                    describe(locks[0], *scenario)
+                ),
+            );
+        }
+    }
     for ((lock, scenario), result) in &found.runs {
         if let Err(f) = result {
             out.note(
@@ -1127,22 +1217,32 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
         found.ns(Primitive::ParkingLotMutex, one),
         found.ns(Primitive::StdMutex, one),
     ) {
-        let noise = if w > p {
-            found.overlap(Primitive::WeftMutex, Primitive::ParkingLotMutex, one)
-        } else {
-            found.overlap(Primitive::WeftMutex, Primitive::StdMutex, one)
+        let vs_pl = [Primitive::WeftMutex, Primitive::ParkingLotMutex];
+        let vs_std = [Primitive::WeftMutex, Primitive::StdMutex];
+        // Judged on the paired rounds when they ran (same machine state for both), else on
+        // the separate probes.
+        let met = match (
+            found.pair(vs_pl, one).and_then(|p| p.median_ratio()),
+            found.pair(vs_std, one).and_then(|p| p.median_ratio()),
+        ) {
+            (Some(rp), Some(rs)) => rp >= 1.0 && rs >= 1.0,
+            _ => w <= p && w <= s,
         };
         check(
-            w <= p && w <= s,
+            met,
             format!(
                 "{} kernel threads on one lock: {} per pair with weft's Mutex, {} with \
-                 parking_lot's, {} with std's (target, quoted from issue 3: at least the \
-                 throughput of both, aiming at Go's sync.Mutex: {} per pair, quoted from issue 3, \
-                 not measured here).{noise}",
+                 parking_lot's, {} with std's, in separate processes; measured round by round in \
+                 one process, parking_lot's time over weft's {}, std's over weft's {} (target, \
+                 quoted from issue 3: at least the throughput of both, judged on the rounds; \
+                 aiming at Go's sync.Mutex: {} per pair, quoted from issue 3, not measured \
+                 here).",
                 plan.kernel_threads,
                 found.spread(Primitive::WeftMutex, one),
                 found.spread(Primitive::ParkingLotMutex, one),
                 found.spread(Primitive::StdMutex, one),
+                found.pair_text(vs_pl, one),
+                found.pair_text(vs_std, one),
                 nanos(QUOTED[0].2)
             ),
         );
@@ -1197,17 +1297,23 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
         found.ns(Primitive::WeftRwLock, rm),
         found.ns(Primitive::ParkingLotRwLock, rm),
     ) {
+        let pair = [Primitive::WeftRwLock, Primitive::ParkingLotRwLock];
+        let met = match found.pair(pair, rm).and_then(|p| p.median_ratio()) {
+            Some(r) => r >= 1.0,
+            None => w <= p,
+        };
         check(
-            w <= p,
+            met,
             format!(
                 "Read-mostly RwLock ({}% reads, {} threads): {} per operation with weft's against \
-                 {} with parking_lot's (target, quoted from issue 3: at least parking_lot's \
-                 throughput).{}",
+                 {} with parking_lot's, in separate processes; measured round by round in one \
+                 process, parking_lot's time over weft's {} (target, quoted from issue 3: at \
+                 least parking_lot's throughput, judged on the rounds).",
                 100 - plan.write_percent.min(100),
                 plan.kernel_threads,
                 found.spread(Primitive::WeftRwLock, rm),
                 found.spread(Primitive::ParkingLotRwLock, rm),
-                found.overlap(Primitive::WeftRwLock, Primitive::ParkingLotRwLock, rm)
+                found.pair_text(pair, rm)
             ),
         );
     }

@@ -6,9 +6,10 @@
 //! tokio does with 128 operations and Erlang with 4 000 reductions); primitives of
 //! your own can call [`spend`] too. Every switch refills the budget. Taking a
 //! [`Mutex`](crate::sync::Mutex) spends half the budget
-//! ([`LOCK_UNITS`](crate::sync::mutex::LOCK_UNITS)) *before* it tries the lock (never
-//! while holding it), so a green thread that takes a free lock in a loop lets the other
-//! green threads of its worker run every second acquisition: they are often waiting for
+//! ([`LOCK_UNITS`](crate::sync::mutex::LOCK_UNITS)) per acquisition, and yields *after*
+//! its unlock when that used the budget up (never while holding the lock), so a green
+//! thread that takes a free lock in a loop lets the other green threads of its worker
+//! run every second acquisition: they are often waiting for
 //! the same lock, and the time each waits for its turn is the number of threads ahead
 //! of it times the length of a turn ([`spend_units`] charges such costlier operations). Code that computes without calling the runtime is not
 //! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
@@ -44,19 +45,29 @@ pub fn spend() {
 /// green thread when the budget is exhausted. A no-op on kernel threads.
 #[inline]
 pub fn spend_units(units: u32) {
-    let out = LEFT.with(|l| {
-        let v = l.get().saturating_sub(units);
-        l.set(v);
-        v == 0
-    });
-    if out {
+    if charge(units) {
         exhausted();
     }
 }
 
+/// Spends `units` without yielding: `true` when the budget ran out, and the caller must
+/// call [`exhausted`] as soon as it may switch (a lock spends while it holds, so that the
+/// gap between its release and the thread's next acquisition stays as short as a lock
+/// without a budget has it, and yields after the release).
+#[inline(always)]
+pub(crate) fn charge(units: u32) -> bool {
+    LEFT.with(|l| {
+        let v = l.get().saturating_sub(units);
+        l.set(v);
+        v == 0
+    })
+}
+
+/// The budget ran out: yields the current green thread (resetting the budget), or on a
+/// kernel thread just resets it.
 #[cold]
 #[inline(never)]
-fn exhausted() {
+pub(crate) fn exhausted() {
     let Some(me) = super::worker::current_green_inner() else {
         LEFT.with(|l| l.set(UNMETERED));
         return;

@@ -138,6 +138,10 @@ const ONE_READER: usize = 1 << 4;
 const READERS: usize = !(ONE_READER - 1);
 /// Acquiring a read share at or above this state panics (see the invariants).
 const READER_LIMIT: usize = 1 << (usize::BITS - 2);
+/// The longest backoff after losing a race for the state word: `1 << BACKOFF_MAX` spin
+/// hints.
+#[cfg(not(loom))]
+const BACKOFF_MAX: u32 = 6;
 
 /// An unpark token meaning "your share was added to the state for you".
 const HANDOFF: UnparkToken = UnparkToken(1);
@@ -617,6 +621,8 @@ impl<T: ?Sized> RwLock<T> {
         let mut spin = SpinWait::default();
         let mut first_park = None;
         let mut woken = false;
+        #[cfg(not(loom))]
+        let mut backoff = 0u32;
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if s & blocked == 0 {
@@ -627,8 +633,21 @@ impl<T: ?Sized> RwLock<T> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => return true,
-                    Err(now) => {
-                        s = now;
+                    Err(_) => {
+                        // Lost to another thread changing the count (readers coming and
+                        // going): back off a little, growing, before the next attempt,
+                        // so that contending readers do not keep the word's cache line
+                        // bouncing between CPUs (parking_lot does the same).
+                        // (Not under loom, where a yield would hide the very races the
+                        // models look for.)
+                        #[cfg(not(loom))]
+                        {
+                            backoff = (backoff + 1).min(BACKOFF_MAX);
+                            for _ in 0..(1u32 << backoff) {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        s = self.state.load(Ordering::Relaxed);
                         continue;
                     }
                 }

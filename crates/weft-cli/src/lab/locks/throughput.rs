@@ -245,17 +245,8 @@ fn contended(
         min_n: 64 * threads.max(1) as u64,
         seed: spec.seed,
     };
-    // Calibration: grow the count until a run lasts a quarter of the target (this also
-    // warms up), then size the repeats from it.
-    let mut n = sized.min_n;
-    let (first, per_op) = loop {
-        let (elapsed, done) = load(&sized.run(n, false))?;
-        if elapsed >= sized.target / 4 || n >= MAX_OPS || done.ops < n {
-            break (n, elapsed.as_secs_f64() / done.ops.max(1) as f64);
-        }
-        n = (n * 4).min(MAX_OPS);
-    };
-    let (samples, _) = sized.repeat(spec.repeats, sized.scale(first, per_op), false, &mut load)?;
+    let first = sized.calibrate(&mut load)?;
+    let (samples, _) = sized.repeat(spec.repeats, first, false, &mut load)?;
     // Reading the clock once per operation adds work, so the timed runs are sized on their
     // own: a first one of a quarter of the untimed count (also a warm-up) gives their cost.
     let quarter = (samples.iterations / 4).max(sized.min_n);
@@ -291,6 +282,23 @@ impl Sized {
             timed,
             seed: self.seed,
             start: Start::new(self.target * LIMIT_TARGETS),
+        }
+    }
+
+    /// Grows the count until a run lasts a quarter of the target (this also warms up);
+    /// returns the count that lasts about the target.
+    fn calibrate(
+        &self,
+        load: &mut impl FnMut(&Run) -> Result<Timed, String>,
+    ) -> Result<u64, String> {
+        let mut n = self.min_n;
+        loop {
+            let (elapsed, done) = load(&self.run(n, false))?;
+            if elapsed >= self.target / 4 || n >= MAX_OPS || done.ops < n {
+                let per_op = elapsed.as_secs_f64() / done.ops.max(1) as f64;
+                return Ok(self.scale(n, per_op));
+            }
+            n = (n * 4).min(MAX_OPS);
         }
     }
 
@@ -544,6 +552,145 @@ impl Work {
 
 // ---------------------------------------------------------------------------------------
 // Uncontended.
+
+// ---------------------------------------------------------------------------------------
+// Paired probes.
+
+/// Parameters of a paired probe: two locks under one kernel-thread load, measured in
+/// alternating rounds in one process.
+///
+/// This virtual machine moves between a fast and a slow state (cross-CPU work runs 1.5-3x
+/// slower in the slow one, for seconds at a time, and a fresh process may start in either),
+/// so two locks measured in two processes can be measured in two different machines. A
+/// pair measured round by round in one process (the order alternating, so neither always
+/// goes first) meets the same states; the ratio of each round is a fair comparison, and
+/// their median is what a target is judged on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairSpec {
+    /// The two locks (the first is the one judged: weft's).
+    pub locks: [Primitive; 2],
+    /// The load: [`Scenario::KernelThreads`] or [`Scenario::ReadMostly`].
+    pub scenario: Scenario,
+    /// Seed of the threads' random choices.
+    pub seed: u64,
+    /// Target duration of one run, milliseconds.
+    pub target_ms: u64,
+    /// Rounds (each runs both locks once).
+    pub rounds: usize,
+}
+
+/// What a paired probe found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairOutcome {
+    /// Nanoseconds per operation of each lock, one per round.
+    pub ns_per_op: [Vec<f64>; 2],
+}
+
+impl PairOutcome {
+    /// Per round, the second lock's time over the first's: above 1 when the first lock
+    /// was faster in that round.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.ns_per_op[0]
+            .iter()
+            .zip(&self.ns_per_op[1])
+            .filter(|(a, _)| **a > 0.0)
+            .map(|(a, b)| b / a)
+            .collect()
+    }
+
+    /// The median of [`PairOutcome::ratios`].
+    pub fn median_ratio(&self) -> Option<f64> {
+        median(&self.ratios())
+    }
+
+    /// The smallest and largest per-round ratio.
+    pub fn ratio_range(&self) -> Option<(f64, f64)> {
+        let r = self.ratios();
+        let lo = r.iter().copied().reduce(f64::min)?;
+        let hi = r.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+}
+
+/// One lock's load, ready to run.
+type Load = Box<dyn FnMut(&Run) -> Result<Timed, String>>;
+
+/// The load of `lock` under `scenario` (kernel-thread loads only).
+fn load_for(lock: Primitive, scenario: Scenario) -> Result<Load, String> {
+    match scenario {
+        Scenario::KernelThreads { threads, locks } => {
+            let locks = locks.max(1);
+            if lock == Primitive::TokioMutex {
+                let rt = tokio_runtime(threads)?;
+                Ok(Box::new(move |r: &Run| {
+                    tokio_exclusive(&rt, threads, locks, r)
+                }))
+            } else {
+                with_exclusive!(lock, L => Ok(Box::new(move |r: &Run| {
+                    exclusive::<L>(Gang::Kernel, threads, locks, r)
+                }) as Load))
+            }
+        }
+        Scenario::ReadMostly {
+            threads,
+            write_percent,
+        } => {
+            if lock == Primitive::TokioRwLock {
+                let rt = tokio_runtime(threads)?;
+                Ok(Box::new(move |r: &Run| {
+                    tokio_read_mostly(&rt, threads, write_percent, r)
+                }))
+            } else {
+                with_shared!(lock, L => Ok(Box::new(move |r: &Run| {
+                    read_mostly::<L>(threads, write_percent, r)
+                }) as Load))
+            }
+        }
+        _ => {
+            Err("a paired probe takes a kernel-thread load (kernel_threads or read_mostly)".into())
+        }
+    }
+}
+
+/// Runs a paired probe in this process (the child).
+pub fn run_pair(spec: &PairSpec) -> Result<PairOutcome, String> {
+    if spec.locks[0] == spec.locks[1] {
+        return Err(format!(
+            "a paired probe needs two different locks, got {} twice",
+            spec.locks[0].label()
+        ));
+    }
+    let threads = match spec.scenario {
+        Scenario::KernelThreads { threads, .. } | Scenario::ReadMostly { threads, .. } => threads,
+        _ => 1,
+    };
+    let sized = Sized {
+        target: Duration::from_millis(spec.target_ms),
+        min_n: 64 * threads.max(1) as u64,
+        seed: spec.seed,
+    };
+    let mut loads = [
+        load_for(spec.locks[0], spec.scenario)?,
+        load_for(spec.locks[1], spec.scenario)?,
+    ];
+    let mut n = [0; 2];
+    for (n, load) in n.iter_mut().zip(loads.iter_mut()) {
+        *n = sized.calibrate(load)?;
+    }
+    let mut ns_per_op = [Vec::new(), Vec::new()];
+    for round in 0..spec.rounds.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (elapsed, done) = loads[i](&sized.run(n[i], false))?;
+            let per_op = elapsed.as_secs_f64() / done.ops.max(1) as f64;
+            ns_per_op[i].push(per_op * 1e9);
+            if elapsed > sized.target * 2 || elapsed < sized.target / 2 {
+                n[i] = sized.scale(n[i], per_op);
+            }
+        }
+    }
+    Ok(PairOutcome { ns_per_op })
+}
 
 fn uncontended(spec: &Spec) -> Result<Outcome, String> {
     let target = Duration::from_millis(spec.target_ms);
