@@ -174,7 +174,7 @@ impl Plan {
         out
     }
 
-    /// The pairs measured round by round in one process, for the targets that compare
+    /// The pairs measured round by round in the same processes, for the targets that compare
     /// weft with a peer under contention (see [`throughput::PairSpec`]).
     fn pair_probes(&self) -> Vec<([Primitive; 2], Scenario)> {
         vec![
@@ -356,11 +356,12 @@ impl Found {
         match self.pair(locks, scenario) {
             Some(p) => match (p.median_ratio(), p.ratio_range()) {
                 (Some(m), Some((lo, hi))) => format!(
-                    "{:.2}x (rounds {:.2}x-{:.2}x, {} rounds alternating in one process)",
+                    "{:.2}x (rounds {:.2}x-{:.2}x; {} rounds, alternating, in {} processes)",
                     m,
                     lo,
                     hi,
-                    p.ns_per_op[0].len()
+                    p.ns_per_op[0].len(),
+                    self.plan.repeats.max(1)
                 ),
                 _ => "no rounds".to_owned(),
             },
@@ -475,6 +476,9 @@ fn measure_throughput(plan: &Plan, progress: &Progress) -> Runs {
         .collect()
 }
 
+/// Rounds of a paired probe in each of its processes.
+const PAIR_ROUNDS: usize = 4;
+
 fn measure_pairs(plan: &Plan, progress: &Progress) -> PairRuns {
     plan.pair_probes()
         .into_iter()
@@ -485,19 +489,41 @@ fn measure_pairs(plan: &Plan, progress: &Progress) -> PairRuns {
                 locks[1].label(),
                 describe(locks[0], scenario)
             ));
-            let rounds = 2 * plan.repeats;
             let spec = throughput::PairSpec {
                 locks,
                 scenario,
                 seed: SEED,
                 target_ms: plan.target.as_millis() as u64,
-                rounds,
+                rounds: PAIR_ROUNDS,
             };
             // Calibration of both, then the rounds; allow ample slack.
-            let timeout = plan.target * (4 * rounds as u32 + 16) + Duration::from_secs(30);
-            let result = child::run_probe(NAME, &Probe::Pair(spec), timeout);
+            let timeout = plan.target * (4 * PAIR_ROUNDS as u32 + 16) + Duration::from_secs(30);
+            // One process per repeat, the rounds of all of them pooled: the two locks'
+            // relative speed also varies from one process to the next (placement of
+            // stacks and thread-local data), which rounds in one process cannot average.
+            let mut pooled: Option<throughput::PairOutcome> = None;
+            let mut result = Ok(());
+            for _ in 0..plan.repeats.max(1) {
+                match child::run_probe::<_, throughput::PairOutcome>(
+                    NAME,
+                    &Probe::Pair(spec.clone()),
+                    timeout,
+                ) {
+                    Ok(o) => match pooled.as_mut() {
+                        Some(p) => p.extend(o),
+                        None => pooled = Some(o),
+                    },
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
             progress.done();
-            ((locks, scenario), result)
+            (
+                (locks, scenario),
+                result.map(|()| pooled.expect("at least one process ran")),
+            )
         })
         .collect()
 }
@@ -1232,8 +1258,8 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
             met,
             format!(
                 "{} kernel threads on one lock: {} per pair with weft's Mutex, {} with \
-                 parking_lot's, {} with std's, in separate processes; measured round by round in \
-                 one process, parking_lot's time over weft's {}, std's over weft's {} (target, \
+                 parking_lot's, {} with std's, in separate processes; measured round by round \
+                 in the same processes, parking_lot's time over weft's {}, std's over weft's {} (target, \
                  quoted from issue 3: at least the throughput of both, judged on the rounds; \
                  aiming at Go's sync.Mutex: {} per pair, quoted from issue 3, not measured \
                  here).",
@@ -1306,8 +1332,8 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
             met,
             format!(
                 "Read-mostly RwLock ({}% reads, {} threads): {} per operation with weft's against \
-                 {} with parking_lot's, in separate processes; measured round by round in one \
-                 process, parking_lot's time over weft's {} (target, quoted from issue 3: at \
+                 {} with parking_lot's, in separate processes; measured round by round in the \
+                 same processes, parking_lot's time over weft's {} (target, quoted from issue 3: at \
                  least parking_lot's throughput, judged on the rounds).",
                 100 - plan.write_percent.min(100),
                 plan.kernel_threads,

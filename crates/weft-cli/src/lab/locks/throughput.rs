@@ -434,20 +434,23 @@ fn check_writes(value: u64, done: &Done) -> Result<(), String> {
 }
 
 fn read_mostly<L: Shared>(threads: usize, write_percent: u64, run: &Run) -> Result<Timed, String> {
-    let lock = Arc::new(L::with_value(0));
+    // On cache lines of its own: a neighbour on the heap (whatever the allocator put
+    // next to it in this process) would otherwise share the lock's line, and how much
+    // that costs changes from one process to the next.
+    let lock = Arc::new(Padded(L::with_value(0)));
     let (shared, start) = (Arc::clone(&lock), Arc::clone(&run.start));
     let Run { n, timed, seed, .. } = *run;
     let (elapsed, done) = kernel_gang(threads, &run.start, move |i| {
         let mut rng = XorShift::for_thread(seed, i);
         let mine = share(n, threads, i);
         if timed {
-            read_mostly_loop::<L, true>(&*shared, mine, write_percent, &mut rng, &start)
+            read_mostly_loop::<L, true>(&shared.0, mine, write_percent, &mut rng, &start)
         } else {
-            read_mostly_loop::<L, false>(&*shared, mine, write_percent, &mut rng, &start)
+            read_mostly_loop::<L, false>(&shared.0, mine, write_percent, &mut rng, &start)
         }
     })?;
     let done = Done::total(&done);
-    let value = *lock.read_access();
+    let value = *lock.0.read_access();
     check_writes(value, &done)?;
     Ok((elapsed, done))
 }
@@ -458,7 +461,8 @@ fn tokio_read_mostly(
     write_percent: u64,
     run: &Run,
 ) -> Result<Timed, String> {
-    let lock = Arc::new(tokio::sync::RwLock::new(0u64));
+    // On cache lines of its own, as in `read_mostly`.
+    let lock = Arc::new(Padded(tokio::sync::RwLock::new(0u64)));
     let Run { n, timed, seed, .. } = *run;
     let (elapsed, done) = tokio_gang(rt, tasks, &run.start, |i| {
         let (shared, start) = (Arc::clone(&lock), Arc::clone(&run.start));
@@ -466,15 +470,16 @@ fn tokio_read_mostly(
             let mut rng = XorShift::for_thread(seed, i);
             let mine = share(n, tasks, i);
             if timed {
-                tokio_read_mostly_loop::<true>(&shared, mine, write_percent, &mut rng, &start).await
+                tokio_read_mostly_loop::<true>(&shared.0, mine, write_percent, &mut rng, &start)
+                    .await
             } else {
-                tokio_read_mostly_loop::<false>(&shared, mine, write_percent, &mut rng, &start)
+                tokio_read_mostly_loop::<false>(&shared.0, mine, write_percent, &mut rng, &start)
                     .await
             }
         }
     })?;
     let done = Done::total(&done);
-    let value = lock.try_read().map_or(u64::MAX, |g| *g);
+    let value = lock.0.try_read().map_or(u64::MAX, |g| *g);
     check_writes(value, &done)?;
     Ok((elapsed, done))
 }
@@ -507,26 +512,27 @@ impl Work {
     }
 
     fn weft(&self, rt: &weft::Runtime, run: &Run) -> Result<Timed, String> {
-        let sem = Arc::new(WeftSemaphore::new(self.permits));
-        let occupancy = Arc::new(Occupancy::default());
+        // Each on cache lines of its own, as the locks are.
+        let sem = Arc::new(Padded(WeftSemaphore::new(self.permits)));
+        let occupancy = Arc::new(Padded(Occupancy::default()));
         let (w, o, start) = (*self, Arc::clone(&occupancy), Arc::clone(&run.start));
         let Run { n, timed, seed, .. } = *run;
         let (elapsed, results) = green_gang(rt, self.threads, &run.start, move |i| {
             let mine = share(n, w.threads, i);
             if timed {
-                semaphore_loop::<true>(&sem, &o, mine, w.items(seed, i), &start)
+                semaphore_loop::<true>(&sem.0, &o.0, mine, w.items(seed, i), &start)
             } else {
-                semaphore_loop::<false>(&sem, &o, mine, w.items(seed, i), &start)
+                semaphore_loop::<false>(&sem.0, &o.0, mine, w.items(seed, i), &start)
             }
         })?;
         let done = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        self.check(&occupancy, timed)?;
+        self.check(&occupancy.0, timed)?;
         Ok((elapsed, Done::total(&done)))
     }
 
     fn tokio(&self, rt: &tokio::runtime::Runtime, run: &Run) -> Result<Timed, String> {
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.permits));
-        let occupancy = Arc::new(Occupancy::default());
+        let sem = Arc::new(Padded(tokio::sync::Semaphore::new(self.permits)));
+        let occupancy = Arc::new(Padded(Occupancy::default()));
         let w = *self;
         let Run { n, timed, seed, .. } = *run;
         let (elapsed, results) = tokio_gang(rt, self.threads, &run.start, |i| {
@@ -538,14 +544,15 @@ impl Work {
             async move {
                 let mine = share(n, w.threads, i);
                 if timed {
-                    tokio_semaphore_loop::<true>(&sem, &o, mine, w.items(seed, i), &start).await
+                    tokio_semaphore_loop::<true>(&sem.0, &o.0, mine, w.items(seed, i), &start).await
                 } else {
-                    tokio_semaphore_loop::<false>(&sem, &o, mine, w.items(seed, i), &start).await
+                    tokio_semaphore_loop::<false>(&sem.0, &o.0, mine, w.items(seed, i), &start)
+                        .await
                 }
             }
         })?;
         let done = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        self.check(&occupancy, timed)?;
+        self.check(&occupancy.0, timed)?;
         Ok((elapsed, Done::total(&done)))
     }
 }
@@ -587,6 +594,13 @@ pub struct PairOutcome {
 }
 
 impl PairOutcome {
+    /// Adds the rounds of another process.
+    pub fn extend(&mut self, other: PairOutcome) {
+        let [a, b] = other.ns_per_op;
+        self.ns_per_op[0].extend(a);
+        self.ns_per_op[1].extend(b);
+    }
+
     /// Per round, the second lock's time over the first's: above 1 when the first lock
     /// was faster in that round.
     pub fn ratios(&self) -> Vec<f64> {
