@@ -662,7 +662,8 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
         // instructions between this release and the thread's next acquisition as few as
         // a lock without a budget has: a releasing thread that retakes the lock at once
         // keeps it for a burst, and every extra instruction in that gap lets a spinning
-        // waiter in more often (measured: 12-15% slower with two kernel threads).
+        // waiter in more often (measured, paired with parking_lot in one process: 0.81-0.84x
+        // its throughput with two kernel threads that way, 1.06-1.10x this way).
         #[cfg(not(loom))]
         let spent = crate::runtime::coop::charge(LOCK_UNITS);
         self.mutex.unlock();
