@@ -328,6 +328,91 @@ pub fn bank(spec: &Bank) -> Result<BankOutcome, String> {
     })
 }
 
+/// Parameters of a paired bank probe: two implementations of the bank with the same load,
+/// measured in alternating rounds in one process (kernel threads, no auditors).
+///
+/// This machine's cross-CPU costs change between processes and over seconds, so two
+/// implementations measured in separate processes may be measured on two different
+/// machines; rounds alternating in one process meet the same states, and the ratio of
+/// each round is a fair comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BankPair {
+    /// The two implementations (the first is weft's).
+    pub imps: [Imp; 2],
+    pub threads: usize,
+    pub accounts: usize,
+    pub transfers: u64,
+    /// Rounds (each runs both once).
+    pub rounds: usize,
+}
+
+/// What a paired bank probe found: transfers per second of each implementation, one per
+/// round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairRates {
+    pub per_s: [Vec<f64>; 2],
+}
+
+impl PairRates {
+    /// Adds the rounds of another process.
+    pub fn extend(&mut self, other: PairRates) {
+        let [a, b] = other.per_s;
+        self.per_s[0].extend(a);
+        self.per_s[1].extend(b);
+    }
+
+    /// Per round, the first implementation's rate over the second's.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.per_s[0]
+            .iter()
+            .zip(&self.per_s[1])
+            .filter(|(_, b)| **b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect()
+    }
+}
+
+/// Runs a paired bank probe.
+pub fn bank_pair(spec: &BankPair) -> Result<PairRates, String> {
+    if spec.imps[0] == spec.imps[1] {
+        return Err(format!(
+            "a paired probe needs two different implementations, got {} twice",
+            spec.imps[0].label()
+        ));
+    }
+    let bank_of = |imp| Bank {
+        imp,
+        threads: spec.threads,
+        green: false,
+        workers: 2,
+        accounts: spec.accounts,
+        transfers: spec.transfers,
+        auditors: 0,
+        repeats: 1,
+    };
+    if spec.threads == 0 || spec.accounts < 2 {
+        return Err("a bank needs threads and at least 2 accounts".to_owned());
+    }
+    let specs = [bank_of(spec.imps[0]), bank_of(spec.imps[1])];
+    // One untimed warm-up round of each.
+    for b in &specs {
+        bank_once(b, None, 1)?;
+    }
+    let mut per_s = [Vec::new(), Vec::new()];
+    let per = spec.transfers / spec.threads as u64 * spec.threads as u64;
+    for round in 0..spec.rounds.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (secs, _, _, conserved) = bank_once(&specs[i], None, 0x5EED + round as u64)?;
+            if !conserved {
+                return Err(format!("{}: money was not conserved", specs[i].imp.label()));
+            }
+            per_s[i].push(per as f64 / secs);
+        }
+    }
+    Ok(PairRates { per_s })
+}
+
 /// Parameters of the read-only probe.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReadOnly {
