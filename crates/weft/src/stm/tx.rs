@@ -155,7 +155,9 @@ impl Transaction {
     ///
     /// Fails (and the attempt is re-run by `atomically`) when the variable changed after
     /// the snapshot in a way that cannot be reconciled with the rest of what was read.
-    #[inline]
+    // Always inlined: left to itself the compiler inlines the first read of a transaction
+    // and calls the others (callgrind: 28 instructions fewer per two-read transfer inlined).
+    #[inline(always)]
     pub fn read<T: Clone + Send + Sync + 'static>(&mut self, var: &TVar<T>) -> StmResult<T> {
         let p = var.ptr();
         if let Some(i) = self.find_write(p) {
