@@ -389,14 +389,15 @@ impl Transaction {
         }
         let n = self.bufs.writes.len();
         let mut newest = 0;
-        for i in 0..n {
-            let h = self.bufs.writes[i].var.header();
+        let serial = self.serial;
+        let mut gave_up = None;
+        for (i, e) in self.bufs.writes.iter_mut().enumerate() {
+            let h = e.var.header();
             let mut spins = 0;
             loop {
                 let w = h.lock.load();
                 if w & LOCKED == 0 {
                     if h.lock.try_lock(w) {
-                        let e = &mut self.bufs.writes[i];
                         // The generation only changes under this lock: if it moved on since
                         // the write, the variable was retired (no handle is left, nobody can
                         // read it): skip the entry.
@@ -411,19 +412,26 @@ impl Transaction {
                     }
                     continue;
                 }
-                if self.serial {
+                if serial {
                     // A commit that took its version before this serial transaction began
                     // is finishing (or one that will see the serial bit is backing off).
                     crate::loom::spin_hint();
                     continue;
                 }
                 if spins == LOCK_SPINS {
-                    self.unlock_first(i);
-                    return Err(CommitFail::Conflict);
+                    gave_up = Some(i);
+                    break;
                 }
                 spins += 1;
                 crate::loom::spin_hint();
             }
+            if gave_up.is_some() {
+                break;
+            }
+        }
+        if let Some(i) = gave_up {
+            self.unlock_first(i);
+            return Err(CommitFail::Conflict);
         }
         let wv = if self.serial {
             CLOCK.leave_serial_tick(newest)
