@@ -29,7 +29,7 @@
 //!   setting `DRAINING` and parking in the drain queue; the reader that brings the
 //!   count to zero with `DRAINING` set unparks it).
 //! * A thread that cannot proceed waits a little (as [`Mutex`](super::Mutex) does:
-//!   spin hints then CPU yields on a kernel thread, yields to the worker's other green
+//!   rounds of spin hints on a kernel thread, yields to the worker's other green
 //!   threads on a green thread), then sets `QUEUED` and parks in the main queue. The
 //!   parking lot re-checks, under its bucket lock, that `QUEUED` is still set and the
 //!   thread is still blocked, so a release in between is never missed.
