@@ -561,15 +561,21 @@ impl<T: ?Sized> RwLock<T> {
         &self.state as *const AtomicUsize as usize
     }
 
+    /// One `fetch_add` that never fails: with readers on two CPUs, a compare-exchange
+    /// loses the race for the word whenever the other reader came or went since the load,
+    /// and retries. If a writer holds or claims the lock (or the count is at its limit),
+    /// the share is given back at once, exactly as an unlock gives it back (waking a
+    /// draining writer if this was the last reader): a writer never reads the count
+    /// except to wait for it to reach zero, and every other change of the word is a
+    /// read-modify-write, so a share that comes and goes is never lost.
     #[inline]
     fn try_read_fast(&self) -> bool {
-        let s = self.state.load(Ordering::Relaxed);
-        s & WRITER == 0
-            && s < READER_LIMIT
-            && self
-                .state
-                .compare_exchange_weak(s, s + ONE_READER, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        let prev = self.state.fetch_add(ONE_READER, Ordering::Acquire);
+        if prev & WRITER == 0 && prev < READER_LIMIT {
+            return true;
+        }
+        self.unlock_read();
+        false
     }
 
     #[inline]
@@ -1411,6 +1417,35 @@ mod loom_tests {
             assert_eq!(read_pair(&r), 0);
             drop(r);
             t.join().unwrap();
+            assert_eq!(state(&l), 0);
+            assert_eq!(read_pair(&l.read()), 1);
+        });
+    }
+
+    /// A reader arrives while a writer drains another reader: its fast path adds a share
+    /// and, seeing `WRITER`, gives it back — possibly as the last share, so it must wake
+    /// the drainer. No lost wake-up, no overlap, no share or `DRAINING` left behind.
+    ///
+    /// Run alone (`.ci/run` gives it a process of its own): after `reader_and_writer` or
+    /// `timed_write_races_read_unlock` ran in the same process, loom fails inside itself at
+    /// this model's first execution ("expected to be able to acquire lock", or a
+    /// modification-order assertion), while alone the model passes every execution up to
+    /// 4 preemptions. Some loom state outlives a model; not ours to fix here.
+    #[test]
+    #[ignore = "run alone, in its own process (see the doc comment)"]
+    fn transient_reader_during_drain() {
+        check(3, || {
+            let l = new_pair();
+            let r = l.read();
+            let l2 = l.clone();
+            let w = thread::spawn(move || bump(&l2.write()));
+            let l3 = l.clone();
+            let late = thread::spawn(move || read_pair(&l3.read()));
+            assert_eq!(read_pair(&r), 0);
+            drop(r);
+            w.join().unwrap();
+            let seen = late.join().unwrap();
+            assert!(seen <= 1);
             assert_eq!(state(&l), 0);
             assert_eq!(read_pair(&l.read()), 1);
         });
