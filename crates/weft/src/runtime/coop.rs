@@ -9,11 +9,11 @@
 //! ([`LOCK_UNITS`](crate::sync::mutex::LOCK_UNITS)) per acquisition, and yields *after*
 //! its unlock when that used the budget up (never while holding the lock), so a green
 //! thread that takes a free lock in a loop lets the other green threads of its worker
-//! run every second acquisition: they are often waiting for
-//! the same lock, and the time each waits for its turn is the number of threads ahead
-//! of it times the length of a turn ([`spend_units`] charges such costlier operations). Code that computes without calling the runtime is not
-//! interrupted: it should call [`crate::yield_now`] now and then (or run on a kernel
-//! thread), which is the cooperative contract.
+//! run every second acquisition: they are often waiting for the same lock, and the time
+//! each waits for its turn is the number of threads ahead of it times the length of a
+//! turn ([`spend_units`] charges such costlier operations). Code that computes without
+//! calling the runtime is not interrupted: it should call [`crate::yield_now`] now and
+//! then (or run on a kernel thread), which is the cooperative contract.
 
 use std::cell::Cell;
 

@@ -11,9 +11,10 @@
 //! | `WOKEN`   | a waiter was woken and has not tried the lock yet (as in Go's mutex) |
 //! | `CLAIMED` | a waiter that has waited too long has claimed the next acquisition |
 //!
-//! * **Lock**: one `compare_exchange` from `0` to `LOCKED` when free. Otherwise wait a little first
-//!   (a kernel thread spins with a growing number of spin hints, about 5 us in all,
-//!   and stops spinning once others park; a green thread spins a few rounds — the
+//! * **Lock**: one `compare_exchange` from `0` to `LOCKED` when free. Otherwise wait a
+//!   little first (a kernel thread spins with a growing number of spin hints, about
+//!   5 µs in all, and stops spinning once others park; a green thread spins a few
+//!   rounds — the
 //!   holder is most likely running on another worker and about to release — then
 //!   yields to its worker's other green threads up to 16 times, which keeps the crowd
 //!   of a hot lock runnable in round-robin order rather than queued one by one), then
@@ -22,11 +23,11 @@
 //!   between is never missed).
 //! * **Claim** (no starvation by barging): a waiter that has waited longer than
 //!   [`GREEN_CLAIM_AFTER`] (100 µs) on a green thread, or [`KERNEL_CLAIM_AFTER`] (1 ms,
-//!   counted from its first park) on a kernel thread, sets `CLAIMED` if nobody has, and from then on nobody
-//!   else takes the lock when it is free (`compare_exchange` from `0` fails, and the
-//!   slow paths and `try_lock` treat a claimed free lock as taken): the claimant spins
-//!   until the holder releases and takes it, clearing the claim — a hand-over without
-//!   a wake-up, since the claimant is running. If the holder keeps the lock past
+//!   counted from its first park) on a kernel thread, sets `CLAIMED` if nobody has,
+//!   and from then on nobody else takes the lock when it is free (`compare_exchange`
+//!   from `0` fails, and the slow paths and `try_lock` treat a claimed free lock as
+//!   taken): the claimant spins until the holder releases and takes it, clearing the
+//!   claim — a hand-over without a wake-up, since the claimant is running. If the holder keeps the lock past
 //!   50 µs (it may be blocked, or waiting for the claimant's own worker), the claimant
 //!   gives the claim up *while the lock is held* and parks; giving it up only then
 //!   means the holder's unlock still sees and wakes anyone who parked meanwhile.
@@ -53,9 +54,9 @@
 //! Invariants: `CLAIMED` is set by one waiter at a time and cleared only by that
 //! waiter (taking the lock and keeping `PARKED`, or giving up while `LOCKED`); a thread
 //! parks only while `PARKED` and `LOCKED` or `CLAIMED` read set under its bucket lock
-//! (so a lock held, or about to be, whose unlock will see `PARKED`), and every release of a lock with
-//! `PARKED` set either wakes a waiter or leaves `WOKEN` set (a woken waiter is on its
-//! way and will park again or take the lock).
+//! (so a lock held, or about to be, whose unlock will see `PARKED`), and every release
+//! of a lock with `PARKED` set either wakes a waiter or leaves `WOKEN` set (a woken
+//! waiter is on its way and will park again or take the lock).
 
 //! # No poisoning
 //!
@@ -92,8 +93,8 @@ const WOKEN: u8 = 4;
 /// while it is set, nobody else takes the lock when it is free.
 const CLAIMED: u8 = 8;
 
-/// A green thread that has waited this long for the lock claims it ([`CLAIMED`]): it
-/// tries again only once per turn of its worker, so one failed turn is enough.
+/// A green thread that has waited this long for the lock claims it (see the module
+/// docs): it tries again only once per turn of its worker, so one failed turn is enough.
 pub const GREEN_CLAIM_AFTER: Duration = Duration::from_micros(100);
 
 /// Cooperative budget units a green thread spends on each acquisition of a [`Mutex`] (of
