@@ -29,8 +29,9 @@
 //!   taken): the claimant spins until the holder releases and takes it, clearing the
 //!   claim — a hand-over without a wake-up, since the claimant is running. If the
 //!   holder keeps the lock past 50 µs (it may be blocked, or waiting for the claimant's
-//!   own worker), the claimant gives the claim up *while the lock is held* and parks; giving it up only then
-//!   means the holder's unlock still sees and wakes anyone who parked meanwhile.
+//!   own worker), the claimant gives the claim up *while the lock is held* and parks;
+//!   giving it up only then means the holder's unlock still sees and wakes anyone who
+//!   parked meanwhile.
 //! * **Unlock**: a green thread first charges [`LOCK_UNITS`] to its cooperative budget
 //!   (still holding the lock), and yields right after the release if the budget ran out
 //!   (see [`crate::runtime::coop`]). The release is one `compare_exchange` from `LOCKED`
