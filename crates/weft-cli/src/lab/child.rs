@@ -90,6 +90,28 @@ impl fmt::Display for ProbeFailure {
     }
 }
 
+/// Runs the probe `spec` in `processes` fresh child processes, one after the other, and
+/// pools what they found with `merge`: for measurements whose spread between processes
+/// (placement of stacks and data, the machine's state) matters as much as the spread
+/// within one. The first failure ends it.
+pub fn run_pooled<S, R>(
+    section: &str,
+    spec: &S,
+    processes: usize,
+    timeout: Duration,
+    merge: impl Fn(&mut R, R),
+) -> Result<R, ProbeFailure>
+where
+    S: Serialize,
+    R: DeserializeOwned,
+{
+    let mut pooled: R = run_probe(section, spec, timeout)?;
+    for _ in 1..processes {
+        merge(&mut pooled, run_probe(section, spec, timeout)?);
+    }
+    Ok(pooled)
+}
+
 /// Runs a probe of `section` with parameters `spec` in a fresh child process, waiting at most
 /// `timeout`.
 pub fn run_probe<S, R>(section: &str, spec: &S, timeout: Duration) -> Result<R, ProbeFailure>

@@ -501,29 +501,15 @@ fn measure_pairs(plan: &Plan, progress: &Progress) -> PairRuns {
             // One process per repeat, the rounds of all of them pooled: the two locks'
             // relative speed also varies from one process to the next (placement of
             // stacks and thread-local data), which rounds in one process cannot average.
-            let mut pooled: Option<throughput::PairOutcome> = None;
-            let mut result = Ok(());
-            for _ in 0..plan.repeats.max(1) {
-                match child::run_probe::<_, throughput::PairOutcome>(
-                    NAME,
-                    &Probe::Pair(spec.clone()),
-                    timeout,
-                ) {
-                    Ok(o) => match pooled.as_mut() {
-                        Some(p) => p.extend(o),
-                        None => pooled = Some(o),
-                    },
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
+            let result = child::run_pooled(
+                NAME,
+                &Probe::Pair(spec),
+                plan.repeats.max(1),
+                timeout,
+                throughput::PairOutcome::extend,
+            );
             progress.done();
-            (
-                (locks, scenario),
-                result.map(|()| pooled.expect("at least one process ran")),
-            )
+            ((locks, scenario), result)
         })
         .collect()
 }

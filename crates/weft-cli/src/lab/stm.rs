@@ -364,26 +364,14 @@ fn measure_pairs(
                 p.imps[1].label(),
                 p.threads
             ));
-            let mut pooled: Option<PairRates> = None;
-            let mut failed = None;
-            for _ in 0..plan.repeats.max(1) {
-                match child::run_probe(NAME, &Probe::BankPair(p), timeout).and_then(decode) {
-                    Ok(r) => match pooled.as_mut() {
-                        Some(all) => all.extend(r),
-                        None => pooled = Some(r),
-                    },
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
+            let r = child::run_pooled(
+                NAME,
+                &Probe::BankPair(p),
+                plan.repeats.max(1),
+                timeout,
+                PairRates::extend,
+            );
             progress.done();
-            let r = match (failed, pooled) {
-                (Some(e), _) => Err(e),
-                (None, Some(r)) => Ok(r),
-                (None, None) => Err(ProbeFailure::Reported("no process ran".to_owned())),
-            };
             (p, r)
         })
         .collect()

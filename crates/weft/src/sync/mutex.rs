@@ -762,6 +762,19 @@ mod loom_tests {
         g.with_mut(|p| unsafe { *p += 1 });
     }
 
+    /// Adds one if the lock can be had by a deadline that has already passed (it may
+    /// still be free, or handed over); returns how much it added.
+    fn add_one_by_now(m: &Mutex<LoomUnsafeCell<usize>>) -> usize {
+        match m.lock_deadline(Instant::now()) {
+            Ok(g) => {
+                // SAFETY: the guard is held; loom checks that no other access overlaps.
+                g.with_mut(|p| unsafe { *p += 1 });
+                1
+            }
+            Err(TimedOut) => 0,
+        }
+    }
+
     fn value(m: &Mutex<LoomUnsafeCell<usize>>) -> usize {
         // SAFETY: the guard is held; loom checks that no other access overlaps.
         m.lock().with(|p| unsafe { *p })
@@ -887,14 +900,7 @@ mod loom_tests {
             let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
             let g = m.lock();
             let m2 = m.clone();
-            let timed = thread::spawn(move || match m2.lock_deadline(Instant::now()) {
-                Ok(g) => {
-                    // SAFETY: the guard is held; loom checks that no other access overlaps.
-                    g.with_mut(|p| unsafe { *p += 1 });
-                    1
-                }
-                Err(TimedOut) => 0,
-            });
+            let timed = thread::spawn(move || add_one_by_now(&m2));
             let m3 = m.clone();
             let plain = thread::spawn(move || add_one(&m3));
             // SAFETY: the guard is held; loom checks that no other access overlaps.
@@ -915,14 +921,7 @@ mod loom_tests {
         check(4, || {
             let m = Arc::new(Mutex::new(LoomUnsafeCell::new(0)));
             let m2 = m.clone();
-            let t = thread::spawn(move || match m2.lock_deadline(Instant::now()) {
-                Ok(g) => {
-                    // SAFETY: the guard is held; loom checks that no other access overlaps.
-                    g.with_mut(|p| unsafe { *p += 1 });
-                    1
-                }
-                Err(TimedOut) => 0,
-            });
+            let t = thread::spawn(move || add_one_by_now(&m2));
             add_one(&m);
             let got = t.join().unwrap();
             assert_eq!(m.state.load(Ordering::Relaxed), 0);

@@ -389,10 +389,11 @@ mod loom_tests {
         cell.with(|p| unsafe { *p })
     }
 
-    #[test]
-    fn spin_lock_excludes() {
-        check(3, || {
-            let l = Arc::new(SpinLock::new(LoomUnsafeCell::new(0usize)));
+    /// Two lockers and a `try_lock` on a `$Lock`: exclusion, and the count is 2 or 3
+    /// (the `try_lock` may or may not get in). Evaluates to the lock.
+    macro_rules! two_lockers_and_a_try {
+        ($Lock:ident) => {{
+            let l = Arc::new($Lock::new(LoomUnsafeCell::new(0usize)));
             let l2 = l.clone();
             let t = thread::spawn(move || bump(&l2.lock()));
             bump(&l.lock());
@@ -402,6 +403,14 @@ mod loom_tests {
             t.join().unwrap();
             let n = read(&l.lock());
             assert!(n == 2 || n == 3, "{n}");
+            l
+        }};
+    }
+
+    #[test]
+    fn spin_lock_excludes() {
+        check(3, || {
+            let l = two_lockers_and_a_try!(SpinLock);
             assert!(!l.locked.load(Ordering::Relaxed));
         });
     }
@@ -409,16 +418,7 @@ mod loom_tests {
     #[test]
     fn ticket_lock_excludes_and_hands_over() {
         check(3, || {
-            let l = Arc::new(TicketLock::new(LoomUnsafeCell::new(0usize)));
-            let l2 = l.clone();
-            let t = thread::spawn(move || bump(&l2.lock()));
-            bump(&l.lock());
-            if let Ok(g) = l.try_lock() {
-                bump(&g);
-            }
-            t.join().unwrap();
-            let n = read(&l.lock());
-            assert!(n == 2 || n == 3, "{n}");
+            two_lockers_and_a_try!(TicketLock);
         });
     }
 }
