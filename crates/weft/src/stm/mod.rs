@@ -109,7 +109,13 @@
 //!   undone.
 //! * **Nesting.** Calling `atomically` (or a sibling) inside a transaction panics with a
 //!   message: it cannot be made atomic with the outer one, and waiting on it could deadlock.
-//!   Compose with functions taking `&mut Transaction` instead.
+//!   Compose with functions taking `&mut Transaction` instead. A value the *runtime*
+//!   drops — an old value the epoch collector retires, a pending write of an abandoned
+//!   attempt — may have a destructor that runs a transaction: such drops are kept back
+//!   while the thread is inside a transaction and run when its `atomically` returns (on a
+//!   panic, at the end of the next transaction on that kernel thread). Values the closure
+//!   itself drops (a clone returned by `read`, say) are dropped where the closure drops
+//!   them, inside the transaction.
 //! * **`retry` without reads.** A transaction that retries having read no variable can never
 //!   be woken; `atomically` panics with a message instead of hanging forever (GHC throws
 //!   `BlockedIndefinitelyOnSTM`).
@@ -342,6 +348,79 @@ pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     }
 }
 
+/// A value kept back from destruction, with its destructor.
+type KeptBack = (*mut (), unsafe fn(*mut ()));
+
+std::thread_local! {
+    /// Values whose destruction the runtime started while this kernel thread was inside a
+    /// transaction (see [`drop_value`]), with their destructors.
+    static DEFERRED: std::cell::RefCell<Vec<KeptBack>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// `DEFERRED` may be non-empty (one flag for the hot path to look at).
+    static ANY_DEFERRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread (green or kernel) is inside `atomically`.
+fn in_transaction() -> bool {
+    match crate::runtime::worker::current_green_inner() {
+        // SAFETY: the running green thread's control block, alive while it runs.
+        Some(me) => unsafe { &*me }.in_stm.load(Ordering::Relaxed),
+        None => IN_STM_KERNEL.with(Cell::get),
+    }
+}
+
+/// Drops a user value the runtime owns (an old value the epoch collector retires, a
+/// pending write of an abandoned attempt) — or, if this thread is inside a transaction,
+/// keeps it until that transaction's `atomically` returns: the value's destructor may run
+/// a transaction of its own, which would otherwise be nested in a transaction it has
+/// nothing to do with (and panic), or wait for a serial transaction that waits for it.
+///
+/// # Safety
+///
+/// `p` must be a value that `drop_fn` drops, owned by the caller and dropped by nobody
+/// else; `drop_fn` must be safe to call for it on this thread (its type is `Send`).
+pub(crate) unsafe fn drop_value(p: *mut (), drop_fn: unsafe fn(*mut ())) {
+    if in_transaction() {
+        DEFERRED.with(|d| d.borrow_mut().push((p, drop_fn)));
+        ANY_DEFERRED.with(|a| a.set(true));
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { drop_fn(p) };
+    }
+}
+
+/// Runs the destructors [`drop_value`] kept back on this thread (once the current
+/// `atomically` has returned, outside any transaction). A destructor that runs a
+/// transaction may keep back more; they run in the next round.
+#[inline]
+fn drop_deferred() {
+    if ANY_DEFERRED.with(Cell::get) {
+        drop_deferred_now();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_deferred_now() {
+    // Not while a panic unwinds: one of them panicking too would abort; the next
+    // transaction on this thread runs them.
+    if std::thread::panicking() {
+        return;
+    }
+    ANY_DEFERRED.with(|a| a.set(false));
+    loop {
+        let batch = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        for (p, drop_fn) in batch {
+            // SAFETY: `drop_value`'s caller handed over `p` with its destructor; each is
+            // taken out of the list once.
+            unsafe { drop_fn(p) };
+        }
+    }
+}
+
 /// Marks the current thread as running a transaction, for as long as it lives.
 struct NestGuard {
     green: Option<*const crate::thread::ThreadInner>,
@@ -373,6 +452,8 @@ impl Drop for NestGuard {
             Some(me) => unsafe { &*me }.in_stm.store(false, Ordering::Relaxed),
             None => IN_STM_KERNEL.with(|f| f.set(false)),
         }
+        // Out of the transaction now: run the destructors kept back meanwhile.
+        drop_deferred();
     }
 }
 

@@ -330,7 +330,8 @@ impl VarPtr {
             unsafe {
                 guard.defer_unchecked(move || {
                     let v = value;
-                    drop_value(v.0);
+                    // SAFETY: as above: run once, after every reader has unpinned.
+                    super::drop_value(v.0, drop_value);
                 });
             }
         }

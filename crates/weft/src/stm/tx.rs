@@ -58,7 +58,7 @@ impl WriteEntry {
         if !self.new.is_null() {
             // SAFETY: a non-null `new` is a `Box` of the variable's `T` that the entry owns;
             // it is nulled right after, so it is dropped once.
-            unsafe { (self.drop_new)(self.new) };
+            unsafe { super::drop_value(self.new, self.drop_new) };
             self.new = std::ptr::null_mut();
         }
     }
@@ -488,7 +488,9 @@ impl Transaction {
             unsafe {
                 guard.defer_unchecked(move || {
                     let p = p;
-                    drop_value(p.0);
+                    // SAFETY: as above: the collector runs this once, after every
+                    // attempt that could read `p` has unpinned.
+                    super::drop_value(p.0, drop_value);
                 });
             }
         }
