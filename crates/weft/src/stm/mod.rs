@@ -323,6 +323,7 @@ impl Drop for SpareOwner {
     }
 }
 
+#[inline]
 fn take_buffers() -> Box<Buffers> {
     let p = SPARE.with(|s| s.replace(std::ptr::null_mut()));
     if p.is_null() {
@@ -337,6 +338,7 @@ fn take_buffers() -> Box<Buffers> {
 }
 
 /// Returns an attempt's vectors (emptied) for the next attempt on this kernel thread.
+#[inline]
 pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     b.reads.clear();
     if b.reads.capacity() <= 4096 {
@@ -427,6 +429,7 @@ struct NestGuard {
 }
 
 impl NestGuard {
+    #[inline]
     fn enter() -> Self {
         let green = crate::runtime::worker::current_green_inner();
         let was = match green {
@@ -446,6 +449,7 @@ impl NestGuard {
 }
 
 impl Drop for NestGuard {
+    #[inline]
     fn drop(&mut self) {
         match self.green {
             // SAFETY: as in `enter`: the same green thread runs this drop.

@@ -510,6 +510,7 @@ impl Transaction {
 }
 
 impl Drop for Transaction {
+    #[inline]
     fn drop(&mut self) {
         self.abandon_writes();
         // SAFETY: `bufs` is not used after this (the transaction is being dropped).
