@@ -614,12 +614,8 @@ impl Section for Ccs {
             return report;
         }
         if let Some((rate, label)) = worst_rate {
-            report.note(
-                if rate >= 1e6 {
-                    NoteKind::TargetMet
-                } else {
-                    NoteKind::TargetMissed
-                },
+            report.target(
+                rate >= 1e6,
                 format!(
                     "LTS generation: at least {:.2} M states/s on every system of 100 000 \
                      states or more (slowest: {label}); target 1 M/s.",
@@ -628,12 +624,8 @@ impl Section for Ccs {
             );
         }
         if let Some(b) = worst_bytes {
-            report.note(
-                if b <= 100.0 {
-                    NoteKind::TargetMet
-                } else {
-                    NoteKind::TargetMissed
-                },
+            report.target(
+                b <= 100.0,
                 format!(
                     "Memory: at most {b:.0} bytes per state besides 8 bytes per transition, on the \
                      systems of 100 000 states or more; target 100."

@@ -1195,16 +1195,7 @@ fn hazard_note(found: &Found, first: usize, last: usize, out: &mut SectionReport
 
 fn report_targets(found: &Found, out: &mut SectionReport) {
     let plan = &found.plan;
-    let mut check = |met: bool, text: String| {
-        out.note(
-            if met {
-                NoteKind::TargetMet
-            } else {
-                NoteKind::TargetMissed
-            },
-            text,
-        );
-    };
+    let mut check = |met: bool, text: String| out.target(met, text);
     let un = Scenario::Uncontended;
     if let (Some(w), Some(p)) = (
         found.ns(Primitive::WeftMutex, un),

@@ -76,6 +76,16 @@ impl SectionReport {
             text: text.into(),
         });
     }
+
+    /// Adds the verdict on a target: met or missed, and the text that says why.
+    pub fn target(&mut self, met: bool, text: impl Into<String>) {
+        let kind = if met {
+            NoteKind::TargetMet
+        } else {
+            NoteKind::TargetMissed
+        };
+        self.note(kind, text);
+    }
 }
 
 /// A table of figures: every cell of a column shares the column's unit.

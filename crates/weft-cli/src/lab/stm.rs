@@ -702,16 +702,7 @@ fn report_targets(
     read_only: &[(ReadOnly, Result<Spread, ProbeFailure>)],
     out: &mut SectionReport,
 ) {
-    let mut check = |met: bool, text: String| {
-        out.note(
-            if met {
-                NoteKind::TargetMet
-            } else {
-                NoteKind::TargetMissed
-            },
-            text,
-        );
-    };
+    let mut check = |met: bool, text: String| out.target(met, text);
     let weft = find(banks, Imp::WeftStm, 0, false);
     if let (Some(w), Some(s)) = (weft, find(banks, Imp::StmCrate, 0, false)) {
         let separate = w.transfers_per_s / s.transfers_per_s;

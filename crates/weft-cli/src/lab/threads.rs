@@ -915,16 +915,7 @@ fn oversubscription_notes(
 
 fn report_targets(memory: &MemoryRuns, switches: &SwitchRuns, out: &mut SectionReport) {
     let w = parked_figures(memory, ParkKind::Weft);
-    let mut check = |met: bool, text: String| {
-        out.note(
-            if met {
-                NoteKind::TargetMet
-            } else {
-                NoteKind::TargetMissed
-            },
-            text,
-        );
-    };
+    let mut check = |met: bool, text: String| out.target(met, text);
     if let Some(n) = w.parked {
         check(
             n >= target::PARKED as f64,
