@@ -354,13 +354,13 @@ impl Found {
     /// rounds, or a note that the pair was not measured.
     fn pair_text(&self, locks: [Primitive; 2], scenario: Scenario) -> String {
         match self.pair(locks, scenario) {
-            Some(p) => match (p.median_ratio(), p.ratio_range()) {
+            Some(p) => match (p.median_ratio(PEER), p.ratio_range(PEER)) {
                 (Some(m), Some((lo, hi))) => format!(
                     "{:.2}x (rounds {:.2}x-{:.2}x; {} rounds, alternating, in {} processes)",
                     m,
                     lo,
                     hi,
-                    p.ns_per_op[0].len(),
+                    p.len(),
                     self.plan.repeats.max(1)
                 ),
                 _ => "no rounds".to_owned(),
@@ -475,6 +475,10 @@ fn measure_throughput(plan: &Plan, progress: &Progress) -> Runs {
         })
         .collect()
 }
+
+/// Index of the peer in a pair (weft's lock is 0): the peer's time over weft's says how
+/// much faster weft was.
+const PEER: usize = 1;
 
 /// Rounds of a paired probe in each of its processes.
 const PAIR_ROUNDS: usize = 4;
@@ -1225,8 +1229,8 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
         // Judged on the paired rounds when they ran (same machine state for both), else on
         // the separate probes.
         let met = match (
-            found.pair(vs_pl, one).and_then(|p| p.median_ratio()),
-            found.pair(vs_std, one).and_then(|p| p.median_ratio()),
+            found.pair(vs_pl, one).and_then(|p| p.median_ratio(PEER)),
+            found.pair(vs_std, one).and_then(|p| p.median_ratio(PEER)),
         ) {
             (Some(rp), Some(rs)) => rp >= 1.0 && rs >= 1.0,
             _ => w <= p && w <= s,
@@ -1301,7 +1305,7 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
         found.ns(Primitive::ParkingLotRwLock, rm),
     ) {
         let pair = [Primitive::WeftRwLock, Primitive::ParkingLotRwLock];
-        let met = match found.pair(pair, rm).and_then(|p| p.median_ratio()) {
+        let met = match found.pair(pair, rm).and_then(|p| p.median_ratio(PEER)) {
             Some(r) => r >= 1.0,
             None => w <= p,
         };

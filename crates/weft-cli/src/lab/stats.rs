@@ -20,6 +20,52 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     })
 }
 
+/// Two things measured round by round in the same processes (see the paired probes of the
+/// locks and STM sections): one figure per round for each.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Rounds {
+    /// `samples[i][r]`: the figure of thing `i` in round `r`.
+    pub samples: [Vec<f64>; 2],
+}
+
+impl Rounds {
+    /// Adds the rounds of another process.
+    pub fn extend(&mut self, other: Rounds) {
+        let [a, b] = other.samples;
+        self.samples[0].extend(a);
+        self.samples[1].extend(b);
+    }
+
+    /// Rounds measured.
+    pub fn len(&self) -> usize {
+        self.samples[0].len()
+    }
+
+    /// Per round, thing `num`'s figure over the other's (rounds where the other's is not
+    /// positive are left out).
+    pub fn ratios(&self, num: usize) -> Vec<f64> {
+        let (n, d) = (&self.samples[num & 1], &self.samples[1 - (num & 1)]);
+        n.iter()
+            .zip(d)
+            .filter(|(_, d)| **d > 0.0)
+            .map(|(n, d)| n / d)
+            .collect()
+    }
+
+    /// The median of [`Rounds::ratios`].
+    pub fn median_ratio(&self, num: usize) -> Option<f64> {
+        median(&self.ratios(num))
+    }
+
+    /// The smallest and largest of [`Rounds::ratios`].
+    pub fn ratio_range(&self, num: usize) -> Option<(f64, f64)> {
+        let r = self.ratios(num);
+        let lo = r.iter().copied().reduce(f64::min)?;
+        let hi = r.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+}
+
 /// Iteration count and per-iteration nanoseconds of each repeat.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Samples {

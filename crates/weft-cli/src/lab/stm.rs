@@ -26,7 +26,6 @@ use super::progress::Progress;
 use super::render::format::{grouped, nanos};
 use super::report::{Cell, Chart, ChartKind, NoteKind, SectionReport, Series, Table, Unit};
 use super::{Profile, Section};
-use crate::lab::stats::median;
 use probes::{
     Bank, BankOutcome, BankPair, Imp, PairRates, Queue, QueueImp, ReadMostly, ReadMostlyOutcome,
     ReadOnly,
@@ -377,17 +376,16 @@ fn measure_pairs(
         .collect()
 }
 
-/// The median and range of a pair's per-round ratios (first over second).
+/// The median and range of a pair's per-round ratios (weft's rate over the other's), and
+/// the number of rounds.
 fn pair_ratio(
     pairs: &[(BankPair, Result<PairRates, ProbeFailure>)],
     other: Imp,
 ) -> Option<(f64, f64, f64, usize)> {
     let (_, r) = pairs.iter().find(|(p, _)| p.imps[1] == other)?;
-    let ratios = r.as_ref().ok()?.ratios();
-    let m = median(&ratios)?;
-    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = ratios.iter().copied().fold(0.0, f64::max);
-    Some((m, lo, hi, ratios.len()))
+    let r = r.as_ref().ok()?;
+    let (lo, hi) = r.ratio_range(0)?;
+    Some((r.median_ratio(0)?, lo, hi, r.len()))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ProbeFailure> {

@@ -32,7 +32,7 @@ use super::harness::{
     with_shared, Done, Exclusive, GangRun, Items, Occupancy, Padded, Primitive, Shared, Start,
     WeftSemaphore, XorShift,
 };
-use crate::lab::stats::{self, median, Samples};
+use crate::lab::stats::{self, median, Rounds, Samples};
 
 /// The load a lock is measured under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -586,45 +586,8 @@ pub struct PairSpec {
     pub rounds: usize,
 }
 
-/// What a paired probe found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PairOutcome {
-    /// Nanoseconds per operation of each lock, one per round.
-    pub ns_per_op: [Vec<f64>; 2],
-}
-
-impl PairOutcome {
-    /// Adds the rounds of another process.
-    pub fn extend(&mut self, other: PairOutcome) {
-        let [a, b] = other.ns_per_op;
-        self.ns_per_op[0].extend(a);
-        self.ns_per_op[1].extend(b);
-    }
-
-    /// Per round, the second lock's time over the first's: above 1 when the first lock
-    /// was faster in that round.
-    pub fn ratios(&self) -> Vec<f64> {
-        self.ns_per_op[0]
-            .iter()
-            .zip(&self.ns_per_op[1])
-            .filter(|(a, _)| **a > 0.0)
-            .map(|(a, b)| b / a)
-            .collect()
-    }
-
-    /// The median of [`PairOutcome::ratios`].
-    pub fn median_ratio(&self) -> Option<f64> {
-        median(&self.ratios())
-    }
-
-    /// The smallest and largest per-round ratio.
-    pub fn ratio_range(&self) -> Option<(f64, f64)> {
-        let r = self.ratios();
-        let lo = r.iter().copied().reduce(f64::min)?;
-        let hi = r.iter().copied().reduce(f64::max)?;
-        Some((lo, hi))
-    }
-}
+/// What a paired probe found: nanoseconds per operation of each lock, one per round.
+pub type PairOutcome = Rounds;
 
 /// One lock's load, ready to run.
 type Load = Box<dyn FnMut(&Run) -> Result<Timed, String>>;
@@ -703,7 +666,7 @@ pub fn run_pair(spec: &PairSpec) -> Result<PairOutcome, String> {
             }
         }
     }
-    Ok(PairOutcome { ns_per_op })
+    Ok(Rounds { samples: ns_per_op })
 }
 
 fn uncontended(spec: &Spec) -> Result<Outcome, String> {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::stats::median;
+use crate::lab::stats::{median, Rounds};
 
 /// The implementations of the bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,29 +348,7 @@ pub struct BankPair {
 
 /// What a paired bank probe found: transfers per second of each implementation, one per
 /// round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PairRates {
-    pub per_s: [Vec<f64>; 2],
-}
-
-impl PairRates {
-    /// Adds the rounds of another process.
-    pub fn extend(&mut self, other: PairRates) {
-        let [a, b] = other.per_s;
-        self.per_s[0].extend(a);
-        self.per_s[1].extend(b);
-    }
-
-    /// Per round, the first implementation's rate over the second's.
-    pub fn ratios(&self) -> Vec<f64> {
-        self.per_s[0]
-            .iter()
-            .zip(&self.per_s[1])
-            .filter(|(_, b)| **b > 0.0)
-            .map(|(a, b)| a / b)
-            .collect()
-    }
-}
+pub type PairRates = Rounds;
 
 /// Runs a paired bank probe.
 pub fn bank_pair(spec: &BankPair) -> Result<PairRates, String> {
@@ -410,7 +388,7 @@ pub fn bank_pair(spec: &BankPair) -> Result<PairRates, String> {
             per_s[i].push(per as f64 / secs);
         }
     }
-    Ok(PairRates { per_s })
+    Ok(Rounds { samples: per_s })
 }
 
 /// Parameters of the read-only probe.
