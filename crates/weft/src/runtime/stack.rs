@@ -434,6 +434,12 @@ fn reserve_chunk(slot_len: usize) -> io::Result<(u32, usize)> {
             ),
         ));
     }
+    // Where transparent huge pages are on for every mapping, a first touch could commit a
+    // 2 MiB page covering dozens of stacks; a stack must cost only the pages it touches.
+    // Advice only: on a kernel without THP the call fails harmlessly.
+    // SAFETY: advice on the mapping made above, which nothing else uses yet; it changes
+    // no contents.
+    unsafe { libc::madvise(p, CHUNK, libc::MADV_NOHUGEPAGE) };
     let owners: Box<[AtomicPtr<ThreadInner>]> = (0..CHUNK / slot_len)
         .map(|_| AtomicPtr::new(ptr::null_mut()))
         .collect();

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::child::wait_for;
-use crate::lab::procfs::{self, ProcStatus};
+use crate::lab::procfs::{self, ProcStatus, Usage};
 
 /// Which kind of thread to park.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,15 @@ pub struct Outcome {
     pub kernel_stack_delta: Option<i64>,
     /// Seconds to release and join them all.
     pub teardown_seconds: f64,
+    /// CPU time and page faults of the process from the first spawn until all were parked.
+    pub spawn_usage: Option<Usage>,
+    /// Microseconds per first touch of a fresh page, measured right after the spawn.
+    pub fresh_page_micros: Option<f64>,
+    /// Seconds for a second round (the same count spawned again after the first round was
+    /// joined, so stacks and heap come back from the allocators): weft and tokio only.
+    pub second_round_seconds: Option<f64>,
+    /// CPU time and page faults of the second round until all were parked.
+    pub second_round_usage: Option<Usage>,
 }
 
 impl Outcome {
@@ -126,10 +135,33 @@ impl Outcome {
         (self.spawn_seconds > 0.0 && self.parked > 0)
             .then(|| self.parked as f64 / self.spawn_seconds)
     }
+
+    /// Spawns per second in the second round.
+    pub fn second_round_rate(&self) -> Option<f64> {
+        self.second_round_seconds
+            .filter(|&s| s > 0.0 && self.parked > 0)
+            .map(|s| self.parked as f64 / s)
+    }
+
+    /// Minor page faults per thread while spawning.
+    pub fn faults_per_thread(&self) -> Option<f64> {
+        let faults = self.spawn_usage?.minor_faults;
+        self.per_thread(faults as i64)
+    }
+
+    /// The spawn rate that page faults alone would allow with `cpus` CPUs faulting in
+    /// parallel: `cpus / (faults per thread × cost of a fresh page)`.
+    pub fn fault_bound_rate(&self, cpus: usize) -> Option<f64> {
+        let cost = self.faults_per_thread()? * self.fresh_page_micros? * 1e-6;
+        (cost > 0.0).then(|| cpus as f64 / cost)
+    }
 }
 
 /// How long the parent waits for all spawned threads to bump the counter.
 const PARK_WAIT: Duration = Duration::from_secs(60);
+
+/// Pages touched to time a first touch (16 MiB).
+const FRESH_PAGES: usize = 4096;
 
 #[derive(Debug)]
 struct Snapshot {
@@ -195,7 +227,16 @@ fn outcome(
             _ => None,
         },
         teardown_seconds: teardown.as_secs_f64(),
+        spawn_usage: None,
+        fresh_page_micros: None,
+        second_round_seconds: None,
+        second_round_usage: None,
     }
+}
+
+/// The process's usage since `before`, if both readings worked.
+fn usage_since(before: Option<Usage>) -> Option<Usage> {
+    Some(Usage::now().ok()?.since(&before?))
 }
 
 fn kernel(spec: &Spec) -> Result<Outcome, String> {
@@ -250,6 +291,52 @@ fn kernel(spec: &Spec) -> Result<Outcome, String> {
     ))
 }
 
+type WeftRound = (Instant, Vec<weft::JoinHandle<()>>, Option<String>);
+
+/// Spawns `spec.count` parking green threads from one green thread; returns when the
+/// spawner is done (not necessarily all parked).
+fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String> {
+    let shared = Arc::clone(shared);
+    let spec = spec.clone();
+    weft::spawn(move || {
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(spec.count);
+        let mut stopped = None;
+        for i in 0..spec.count {
+            let shared = Arc::clone(&shared);
+            let spawned = weft::Builder::new().spawn(move || {
+                shared.parked.fetch_add(1, Ordering::Release);
+                while !shared.release.load(Ordering::Acquire) {
+                    weft::park::park();
+                }
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stopped = Some(format!("spawn #{} failed: {e}", i + 1));
+                    break;
+                }
+            }
+            if budget_exceeded(i, start, &spec) {
+                stopped = Some(budget_message(handles.len(), &spec));
+                break;
+            }
+        }
+        (start, handles, stopped)
+    })
+    .join()
+    .map_err(|_| "the spawning green thread panicked".to_owned())
+}
+
+/// Releases and joins every parked green thread; the number that panicked.
+fn weft_release(shared: &Shared, handles: Vec<weft::JoinHandle<()>>) -> usize {
+    shared.release.store(true, Ordering::Release);
+    for h in &handles {
+        h.thread().unpark();
+    }
+    handles.into_iter().filter_map(|h| h.join().err()).count()
+}
+
 fn weft_green(spec: &Spec) -> Result<Outcome, String> {
     let shared = Arc::new(Shared::default());
     // Starts the default runtime.
@@ -258,58 +345,110 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
         .map_err(|_| "the warm-up green thread panicked")?;
     let before = Snapshot::take()?;
 
-    let spawner = {
-        let shared = Arc::clone(&shared);
-        let spec = spec.clone();
-        weft::spawn(move || {
-            let start = Instant::now();
-            let mut handles = Vec::with_capacity(spec.count);
-            let mut stopped = None;
-            for i in 0..spec.count {
-                let shared = Arc::clone(&shared);
-                let spawned = weft::Builder::new().spawn(move || {
-                    shared.parked.fetch_add(1, Ordering::Release);
-                    while !shared.release.load(Ordering::Acquire) {
-                        weft::park::park();
-                    }
-                });
-                match spawned {
-                    Ok(h) => handles.push(h),
-                    Err(e) => {
-                        stopped = Some(format!("spawn #{} failed: {e}", i + 1));
-                        break;
-                    }
-                }
-                if budget_exceeded(i, start, &spec) {
-                    stopped = Some(budget_message(handles.len(), &spec));
-                    break;
-                }
-            }
-            (start, handles, stopped)
-        })
-    };
-    let (start, handles, stopped) = spawner
-        .join()
-        .map_err(|_| "the spawning green thread panicked")?;
+    let usage = Usage::now().ok();
+    let (start, handles, stopped) = weft_spawn_all(spec, &shared)?;
     let parked = handles.len();
     let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
     let spawn_time = start.elapsed();
+    let usage = usage_since(usage);
     let after = Snapshot::take();
+    let fresh = procfs::fresh_page_micros(FRESH_PAGES).ok();
 
     let teardown = Instant::now();
-    shared.release.store(true, Ordering::Release);
-    for h in &handles {
-        h.thread().unpark();
-    }
-    let panics = handles.into_iter().filter_map(|h| h.join().err()).count();
+    let panics = weft_release(&shared, handles);
     let teardown = teardown.elapsed();
     waited?;
     if panics > 0 {
         return Err(format!("{panics} parked green threads panicked"));
     }
-    Ok(outcome(
-        spec, parked, stopped, spawn_time, &before, &after?, teardown,
-    ))
+
+    // The same count again: now the stacks come from the pool, already touched.
+    let second = if stopped.is_none() {
+        let usage = Usage::now().ok();
+        let shared = Arc::new(Shared::default());
+        let (start, handles, again) = weft_spawn_all(spec, &shared)?;
+        let waited = wait_for(
+            || shared.parked.load(Ordering::Acquire),
+            handles.len(),
+            PARK_WAIT,
+        );
+        let seconds = start.elapsed().as_secs_f64();
+        let usage = usage_since(usage);
+        let count = handles.len();
+        let panics = weft_release(&shared, handles);
+        waited?;
+        if panics > 0 {
+            return Err(format!(
+                "{panics} green threads of the second round panicked"
+            ));
+        }
+        (again.is_none() && count == parked).then_some((seconds, usage))
+    } else {
+        None
+    };
+    Ok(Outcome {
+        spawn_usage: usage,
+        fresh_page_micros: fresh,
+        second_round_seconds: second.map(|(s, _)| s),
+        second_round_usage: second.and_then(|(_, u)| u),
+        ..outcome(
+            spec, parked, stopped, spawn_time, &before, &after?, teardown,
+        )
+    })
+}
+
+type TokioRound = (Instant, Vec<tokio::task::JoinHandle<()>>, Option<String>);
+
+/// Spawns `spec.count` parking tasks from one task; returns when the spawner is done.
+fn tokio_spawn_all(
+    rt: &tokio::runtime::Runtime,
+    spec: &Spec,
+    shared: &Arc<Shared>,
+    notify: &Arc<tokio::sync::Notify>,
+) -> Result<TokioRound, String> {
+    let (shared, notify, spec) = (Arc::clone(shared), Arc::clone(notify), spec.clone());
+    let spawner = rt.spawn(async move {
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(spec.count);
+        let mut stopped = None;
+        for i in 0..spec.count {
+            let (shared, notify) = (Arc::clone(&shared), Arc::clone(&notify));
+            handles.push(tokio::spawn(async move {
+                // A `Notified` receives `notify_waiters` from its creation on, so creating
+                // it before bumping the counter means no release can be missed.
+                let released = notify.notified();
+                shared.parked.fetch_add(1, Ordering::Release);
+                if !shared.release.load(Ordering::Acquire) {
+                    released.await;
+                }
+            }));
+            if budget_exceeded(i, start, &spec) {
+                stopped = Some(budget_message(handles.len(), &spec));
+                break;
+            }
+        }
+        (start, handles, stopped)
+    });
+    rt.block_on(spawner)
+        .map_err(|e| format!("the spawning task failed: {e}"))
+}
+
+/// Releases and awaits every parked task; the number that failed.
+fn tokio_release(
+    rt: &tokio::runtime::Runtime,
+    shared: &Shared,
+    notify: &tokio::sync::Notify,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+) -> usize {
+    shared.release.store(true, Ordering::Release);
+    notify.notify_waiters();
+    rt.block_on(async {
+        let mut failed = 0usize;
+        for h in handles {
+            failed += usize::from(h.await.is_err());
+        }
+        failed
+    })
 }
 
 fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
@@ -323,57 +462,55 @@ fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
     let notify = Arc::new(tokio::sync::Notify::new());
     let before = Snapshot::take()?;
 
-    let spawner = {
-        let (shared, notify, spec) = (Arc::clone(&shared), Arc::clone(&notify), spec.clone());
-        rt.spawn(async move {
-            let start = Instant::now();
-            let mut handles = Vec::with_capacity(spec.count);
-            let mut stopped = None;
-            for i in 0..spec.count {
-                let (shared, notify) = (Arc::clone(&shared), Arc::clone(&notify));
-                handles.push(tokio::spawn(async move {
-                    // A `Notified` receives `notify_waiters` from its creation on, so creating
-                    // it before bumping the counter means no release can be missed.
-                    let released = notify.notified();
-                    shared.parked.fetch_add(1, Ordering::Release);
-                    if !shared.release.load(Ordering::Acquire) {
-                        released.await;
-                    }
-                }));
-                if budget_exceeded(i, start, &spec) {
-                    stopped = Some(budget_message(handles.len(), &spec));
-                    break;
-                }
-            }
-            (start, handles, stopped)
-        })
-    };
-    let (start, handles, stopped) = rt
-        .block_on(spawner)
-        .map_err(|e| format!("the spawning task failed: {e}"))?;
+    let usage = Usage::now().ok();
+    let (start, handles, stopped) = tokio_spawn_all(&rt, spec, &shared, &notify)?;
     let parked = handles.len();
     let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
     let spawn_time = start.elapsed();
+    let usage = usage_since(usage);
     let after = Snapshot::take();
+    let fresh = procfs::fresh_page_micros(FRESH_PAGES).ok();
 
     let teardown = Instant::now();
-    shared.release.store(true, Ordering::Release);
-    notify.notify_waiters();
-    let failed = rt.block_on(async {
-        let mut failed = 0usize;
-        for h in handles {
-            failed += usize::from(h.await.is_err());
-        }
-        failed
-    });
+    let failed = tokio_release(&rt, &shared, &notify, handles);
     let teardown = teardown.elapsed();
     waited?;
     if failed > 0 {
         return Err(format!("{failed} parked tasks failed"));
     }
-    Ok(outcome(
-        spec, parked, stopped, spawn_time, &before, &after?, teardown,
-    ))
+
+    // The same count again, on memory the allocator has been given back.
+    let second = if stopped.is_none() {
+        let usage = Usage::now().ok();
+        let shared = Arc::new(Shared::default());
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (start, handles, again) = tokio_spawn_all(&rt, spec, &shared, &notify)?;
+        let waited = wait_for(
+            || shared.parked.load(Ordering::Acquire),
+            handles.len(),
+            PARK_WAIT,
+        );
+        let seconds = start.elapsed().as_secs_f64();
+        let usage = usage_since(usage);
+        let count = handles.len();
+        let failed = tokio_release(&rt, &shared, &notify, handles);
+        waited?;
+        if failed > 0 {
+            return Err(format!("{failed} tasks of the second round failed"));
+        }
+        (again.is_none() && count == parked).then_some((seconds, usage))
+    } else {
+        None
+    };
+    Ok(Outcome {
+        spawn_usage: usage,
+        fresh_page_micros: fresh,
+        second_round_seconds: second.map(|(s, _)| s),
+        second_round_usage: second.and_then(|(_, u)| u),
+        ..outcome(
+            spec, parked, stopped, spawn_time, &before, &after?, teardown,
+        )
+    })
 }
 
 fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
@@ -474,7 +611,51 @@ fn shorten(why: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shorten;
+    use super::{shorten, Outcome, ProcStatus, Usage};
+
+    fn outcome(parked: usize, faults: u64, micros: f64) -> Outcome {
+        let status = ProcStatus {
+            rss: 0,
+            pte: 0,
+            vm_size: 0,
+            threads: 1,
+        };
+        Outcome {
+            requested: parked,
+            parked,
+            stopped: None,
+            spawn_seconds: 2.0,
+            baseline: status,
+            with_parked: status,
+            kernel_stack_delta: None,
+            teardown_seconds: 0.0,
+            spawn_usage: Some(Usage {
+                user: 0.0,
+                sys: 0.0,
+                minor_faults: faults,
+            }),
+            fresh_page_micros: Some(micros),
+            second_round_seconds: Some(0.5),
+            second_round_usage: None,
+        }
+    }
+
+    #[test]
+    fn fault_bound_divides_cpus_by_fault_time_per_thread() {
+        // 1.25 faults per thread at 4 us each: 5 us of faulting per thread, so two CPUs
+        // faulting in parallel allow 400 000 spawns per second.
+        let o = outcome(1_000_000, 1_250_000, 4.0);
+        assert_eq!(o.faults_per_thread(), Some(1.25));
+        let bound = o.fault_bound_rate(2).expect("bound");
+        assert!((bound - 400_000.0).abs() < 1e-6, "{bound}");
+        assert_eq!(o.spawn_rate(), Some(500_000.0));
+        assert_eq!(o.second_round_rate(), Some(2_000_000.0));
+        // No faults measured: no bound (not an infinite one).
+        assert_eq!(outcome(10, 0, 4.0).fault_bound_rate(2), None);
+        let mut unmeasured = outcome(10, 10, 4.0);
+        unmeasured.fresh_page_micros = None;
+        assert_eq!(unmeasured.fault_bound_rate(2), None);
+    }
 
     #[test]
     fn shortens_io_errors() {
