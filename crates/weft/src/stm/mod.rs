@@ -564,6 +564,7 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
             Ok(r) => match tx.commit() {
                 Ok(()) => {
                     drop(serial);
+                    tx.finish();
                     counters::commit();
                     return Ok(r);
                 }
