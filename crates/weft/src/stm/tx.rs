@@ -507,9 +507,7 @@ impl Transaction {
                     && self.bufs.writes.iter().any(|e| e.var == r.var))
         })
     }
-}
 
-impl Transaction {
     /// Ends a committed attempt: what its drop does, always inlined (the commit path's
     /// `drop_in_place` was an out-of-line call: 22 instructions a transaction).
     #[inline(always)]
