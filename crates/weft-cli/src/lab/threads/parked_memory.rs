@@ -234,6 +234,34 @@ fn outcome(
     }
 }
 
+/// The second round: after the first round's `parked` threads were joined, spawns as many
+/// again with `round` and times them until all are parked, then releases them with
+/// `release` (which returns how many failed). Seconds and usage of the round; `None` when
+/// the first round stopped early (`first_stopped`) or this one did.
+fn second_round<H>(
+    parked: usize,
+    first_stopped: bool,
+    round: impl FnOnce(&Arc<Shared>) -> Result<(Instant, Vec<H>, Option<String>), String>,
+    release: impl FnOnce(&Shared, Vec<H>) -> usize,
+) -> Result<Option<(f64, Option<Usage>)>, String> {
+    if first_stopped {
+        return Ok(None);
+    }
+    let usage = Usage::now().ok();
+    let shared = Arc::new(Shared::default());
+    let (start, handles, stopped) = round(&shared)?;
+    let count = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), count, PARK_WAIT);
+    let seconds = start.elapsed().as_secs_f64();
+    let usage = usage_since(usage);
+    let failed = release(&shared, handles);
+    waited?;
+    if failed > 0 {
+        return Err(format!("{failed} threads of the second round failed"));
+    }
+    Ok((stopped.is_none() && count == parked).then_some((seconds, usage)))
+}
+
 /// The process's usage since `before`, if both readings worked.
 fn usage_since(before: Option<Usage>) -> Option<Usage> {
     Some(Usage::now().ok()?.since(&before?))
@@ -363,29 +391,12 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
     }
 
     // The same count again: now the stacks come from the pool, already touched.
-    let second = if stopped.is_none() {
-        let usage = Usage::now().ok();
-        let shared = Arc::new(Shared::default());
-        let (start, handles, again) = weft_spawn_all(spec, &shared)?;
-        let waited = wait_for(
-            || shared.parked.load(Ordering::Acquire),
-            handles.len(),
-            PARK_WAIT,
-        );
-        let seconds = start.elapsed().as_secs_f64();
-        let usage = usage_since(usage);
-        let count = handles.len();
-        let panics = weft_release(&shared, handles);
-        waited?;
-        if panics > 0 {
-            return Err(format!(
-                "{panics} green threads of the second round panicked"
-            ));
-        }
-        (again.is_none() && count == parked).then_some((seconds, usage))
-    } else {
-        None
-    };
+    let second = second_round(
+        parked,
+        stopped.is_some(),
+        |shared| weft_spawn_all(spec, shared),
+        weft_release,
+    )?;
     Ok(Outcome {
         spawn_usage: usage,
         fresh_page_micros: fresh,
@@ -480,28 +491,13 @@ fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
     }
 
     // The same count again, on memory the allocator has been given back.
-    let second = if stopped.is_none() {
-        let usage = Usage::now().ok();
-        let shared = Arc::new(Shared::default());
-        let notify = Arc::new(tokio::sync::Notify::new());
-        let (start, handles, again) = tokio_spawn_all(&rt, spec, &shared, &notify)?;
-        let waited = wait_for(
-            || shared.parked.load(Ordering::Acquire),
-            handles.len(),
-            PARK_WAIT,
-        );
-        let seconds = start.elapsed().as_secs_f64();
-        let usage = usage_since(usage);
-        let count = handles.len();
-        let failed = tokio_release(&rt, &shared, &notify, handles);
-        waited?;
-        if failed > 0 {
-            return Err(format!("{failed} tasks of the second round failed"));
-        }
-        (again.is_none() && count == parked).then_some((seconds, usage))
-    } else {
-        None
-    };
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let second = second_round(
+        parked,
+        stopped.is_some(),
+        |shared| tokio_spawn_all(&rt, spec, shared, &notify),
+        |shared, handles| tokio_release(&rt, shared, &notify, handles),
+    )?;
     Ok(Outcome {
         spawn_usage: usage,
         fresh_page_micros: fresh,
