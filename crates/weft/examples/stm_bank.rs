@@ -1,5 +1,7 @@
 //! Bank transfers and read-only transactions on weft's STM (a quick look; the lab's STM
-//! section is the full comparison): `cargo run --release -p weft --example stm_bank`.
+//! section is the full comparison): `cargo run --release -p weft --example stm_bank`
+//! (`T` transfer threads, default 2; `TRANSFERS` per round, default 400 000; `ONLY_BANK=1`
+//! skips the read-only part).
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -7,7 +9,10 @@ use weft::stm::{atomically, TVar};
 
 fn main() {
     let accounts: Arc<Vec<TVar<i64>>> = Arc::new((0..1000).map(|_| TVar::new(1000)).collect());
-    let transfers = 400_000u64;
+    let transfers: u64 = std::env::var("TRANSFERS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(400_000);
     let threads: u64 = std::env::var("T")
         .ok()
         .and_then(|t| t.parse().ok())
