@@ -1,7 +1,7 @@
 //! Bank transfers and read-only transactions on weft's STM (a quick look; the lab's STM
 //! section is the full comparison): `cargo run --release -p weft --example stm_bank`
-//! (`T` transfer threads, default 2; `TRANSFERS` per round, default 400 000; `ONLY_BANK=1`
-//! skips the read-only part).
+//! (`T` transfer threads, default 2, `GREEN=1` to make them green threads; `TRANSFERS` per
+//! round, default 400 000; `ONLY_BANK=1` skips the read-only part).
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,13 +17,15 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(2);
+    // GREEN=1: the transfer threads are weft green threads (on the default runtime).
+    let green = std::env::var_os("GREEN").is_some_and(|v| v == "1");
     for round in 0..3 {
         let before = weft::stm::stats();
         let t = Instant::now();
-        let hs: Vec<_> = (0..threads)
+        let hs: Vec<Box<dyn FnOnce()>> = (0..threads)
             .map(|i| {
                 let accounts = accounts.clone();
-                std::thread::spawn(move || {
+                let body = move || {
                     let mut s = 0x9E37_79B9_7F4A_7C15u64 ^ ((i + 1) * 0x1234_5677);
                     for _ in 0..transfers / threads {
                         s ^= s << 13;
@@ -38,11 +40,18 @@ fn main() {
                             tx.write(&accounts[to], b + 1)
                         });
                     }
-                })
+                };
+                if green {
+                    let h = weft::spawn(body);
+                    Box::new(move || h.join().unwrap()) as Box<dyn FnOnce()>
+                } else {
+                    let h = std::thread::spawn(body);
+                    Box::new(move || h.join().unwrap())
+                }
             })
             .collect();
-        for h in hs {
-            h.join().unwrap();
+        for join in hs {
+            join();
         }
         let dt = t.elapsed();
         let after = weft::stm::stats();
