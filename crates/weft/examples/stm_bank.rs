@@ -1,7 +1,8 @@
 //! Bank transfers and read-only transactions on weft's STM (a quick look; the lab's STM
 //! section is the full comparison): `cargo run --release -p weft --example stm_bank`
 //! (`T` transfer threads, default 2, `GREEN=1` to make them green threads; `TRANSFERS` per
-//! round, default 400 000; `ONLY_BANK=1` skips the read-only part).
+//! round, default 400 000; `DISJOINT=1` gives even and odd threads separate halves of the
+//! accounts, so they share only the clock; `ONLY_BANK=1` skips the read-only part).
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ fn main() {
         .unwrap_or(2);
     // GREEN=1: the transfer threads are weft green threads (on the default runtime).
     let green = std::env::var_os("GREEN").is_some_and(|v| v == "1");
+    let disjoint = std::env::var_os("DISJOINT").is_some();
     for round in 0..3 {
         let before = weft::stm::stats();
         let t = Instant::now();
@@ -31,8 +33,12 @@ fn main() {
                         s ^= s << 13;
                         s ^= s >> 7;
                         s ^= s << 17;
-                        let from = (s % 1000) as usize;
-                        let to = ((s >> 20) % 1000) as usize;
+                        let (from, to) = if disjoint {
+                            let half = 500 * (i as usize % 2);
+                            ((s % 500) as usize + half, ((s >> 20) % 500) as usize + half)
+                        } else {
+                            ((s % 1000) as usize, ((s >> 20) % 1000) as usize)
+                        };
                         atomically(|tx| {
                             let a = tx.read(&accounts[from])?;
                             tx.write(&accounts[from], a - 1)?;
