@@ -234,6 +234,25 @@ fn outcome(
     }
 }
 
+impl Outcome {
+    /// Adds what the spawn cost (CPU time and faults, a first touch's cost) and the
+    /// second round's seconds and usage.
+    fn with_spawn_costs(
+        self,
+        usage: Option<Usage>,
+        fresh_page_micros: Option<f64>,
+        second: Option<(f64, Option<Usage>)>,
+    ) -> Self {
+        Outcome {
+            spawn_usage: usage,
+            fresh_page_micros,
+            second_round_seconds: second.map(|(s, _)| s),
+            second_round_usage: second.and_then(|(_, u)| u),
+            ..self
+        }
+    }
+}
+
 /// The second round: after the first round's `parked` threads were joined, spawns as many
 /// again with `round` and times them until all are parked, then releases them with
 /// `release` (which returns how many failed). Seconds and usage of the round; `None` when
@@ -397,15 +416,10 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
         |shared| weft_spawn_all(spec, shared),
         weft_release,
     )?;
-    Ok(Outcome {
-        spawn_usage: usage,
-        fresh_page_micros: fresh,
-        second_round_seconds: second.map(|(s, _)| s),
-        second_round_usage: second.and_then(|(_, u)| u),
-        ..outcome(
-            spec, parked, stopped, spawn_time, &before, &after?, teardown,
-        )
-    })
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    )
+    .with_spawn_costs(usage, fresh, second))
 }
 
 type TokioRound = (Instant, Vec<tokio::task::JoinHandle<()>>, Option<String>);
@@ -498,15 +512,10 @@ fn tokio_tasks(spec: &Spec) -> Result<Outcome, String> {
         |shared| tokio_spawn_all(&rt, spec, shared, &notify),
         |shared, handles| tokio_release(&rt, shared, &notify, handles),
     )?;
-    Ok(Outcome {
-        spawn_usage: usage,
-        fresh_page_micros: fresh,
-        second_round_seconds: second.map(|(s, _)| s),
-        second_round_usage: second.and_then(|(_, u)| u),
-        ..outcome(
-            spec, parked, stopped, spawn_time, &before, &after?, teardown,
-        )
-    })
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    )
+    .with_spawn_costs(usage, fresh, second))
 }
 
 fn may_coroutines(spec: &Spec) -> Result<Outcome, String> {
