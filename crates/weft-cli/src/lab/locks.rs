@@ -605,50 +605,10 @@ fn bars_by_lock(
     figures: &[(Primitive, Option<f64>)],
     quoted: &[(&str, f64)],
 ) -> Chart {
-    let mut categories = Vec::new();
-    let (mut weft, mut peers, mut quoted_points) = (Vec::new(), Vec::new(), Vec::new());
-    for (lock, value) in figures {
-        if let Some(v) = value {
-            let point = [categories.len() as f64, *v];
-            if lock.is_weft() {
-                weft.push(point);
-            } else {
-                peers.push(point);
-            }
-            categories.push(lock.short().to_owned());
-        }
-    }
-    for (name, v) in quoted {
-        quoted_points.push([categories.len() as f64, *v]);
-        categories.push((*name).to_owned());
-    }
-    let mut series = vec![
-        Series {
-            name: "weft".to_owned(),
-            points: weft,
-        },
-        Series {
-            name: "peers, measured here".to_owned(),
-            points: peers,
-        },
-    ];
-    if !quoted_points.is_empty() {
-        series.push(Series {
-            name: "quoted from issue 3, not measured here".to_owned(),
-            points: quoted_points,
-        });
-    }
-    Chart {
-        id: id.to_owned(),
-        title: title.to_owned(),
-        kind: ChartKind::Bars,
-        x_label: String::new(),
-        y_label: y_label.to_owned(),
-        x_unit: Unit::Text,
-        y_unit: Unit::Nanoseconds,
-        categories,
-        series,
-    }
+    let bars = figures
+        .iter()
+        .filter_map(|(lock, v)| v.map(|v| (lock.short().to_owned(), lock.is_weft(), v)));
+    Chart::weft_bars(id, title, y_label, Unit::Nanoseconds, bars, quoted, 3)
 }
 
 fn report_mutexes(found: &Found, out: &mut SectionReport) {

@@ -253,6 +253,67 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
+/// One bar of [`Chart::weft_bars`]: its label, whether it is weft's, its value.
+pub type Bar = (String, bool, f64);
+
+impl Chart {
+    /// Bars comparing weft with its peers: weft's bars in one series, the peers measured
+    /// here in another, then the figures `quoted` from issue `issue` (not measured here),
+    /// in a third series when there are any.
+    pub fn weft_bars(
+        id: &str,
+        title: &str,
+        y_label: &str,
+        y_unit: Unit,
+        bars: impl IntoIterator<Item = Bar>,
+        quoted: &[(&str, f64)],
+        issue: u32,
+    ) -> Self {
+        let mut categories = Vec::new();
+        let (mut weft, mut peers, mut quoted_points) = (Vec::new(), Vec::new(), Vec::new());
+        for (label, is_weft, value) in bars {
+            let point = [categories.len() as f64, value];
+            if is_weft {
+                weft.push(point);
+            } else {
+                peers.push(point);
+            }
+            categories.push(label);
+        }
+        for (label, value) in quoted {
+            quoted_points.push([categories.len() as f64, *value]);
+            categories.push((*label).to_owned());
+        }
+        let mut series = vec![
+            Series {
+                name: "weft".to_owned(),
+                points: weft,
+            },
+            Series {
+                name: "peers, measured here".to_owned(),
+                points: peers,
+            },
+        ];
+        if !quoted_points.is_empty() {
+            series.push(Series {
+                name: format!("quoted from issue {issue}, not measured here"),
+                points: quoted_points,
+            });
+        }
+        Chart {
+            id: id.to_owned(),
+            title: title.to_owned(),
+            kind: ChartKind::Bars,
+            x_label: String::new(),
+            y_label: y_label.to_owned(),
+            x_unit: Unit::Text,
+            y_unit,
+            categories,
+            series,
+        }
+    }
+}
+
 /// How a [`Chart`] is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::child::{self, ProbeFailure};
 use super::progress::Progress;
 use super::render::format::{grouped, nanos};
-use super::report::{Cell, Chart, ChartKind, NoteKind, SectionReport, Series, Table, Unit};
+use super::report::{Cell, Chart, NoteKind, SectionReport, Table, Unit};
 use super::{Profile, Section};
 use probes::{
     Bank, BankOutcome, BankPair, Imp, PairRates, Queue, QueueImp, ReadMostly, ReadMostlyOutcome,
@@ -540,50 +540,31 @@ fn pct(rate: Option<f64>) -> Cell {
 /// Bars: transfers per second of every implementation with 2 kernel threads and no
 /// auditor, then the figures quoted from issue 4.
 fn bank_chart(banks: &[(Bank, Result<BankOutcome, ProbeFailure>)]) -> Chart {
-    let mut categories = Vec::new();
-    let (mut weft, mut peers, mut quoted) = (Vec::new(), Vec::new(), Vec::new());
-    for (b, r) in banks {
-        if b.auditors > 0 || b.green {
-            continue;
-        }
-        if let Ok(o) = r {
-            let point = [categories.len() as f64, o.transfers_per_s];
-            if b.imp == Imp::WeftStm {
-                weft.push(point);
-            } else {
-                peers.push(point);
-            }
-            categories.push(b.imp.short().to_owned());
-        }
-    }
-    for (label, rate) in QUOTED_BANK_SHORT.iter().zip(QUOTED_BANK) {
-        quoted.push([categories.len() as f64, rate.1]);
-        categories.push((*label).to_owned());
-    }
-    Chart {
-        id: "bank".to_owned(),
-        title: "Bank transfers, 2 kernel threads".to_owned(),
-        kind: ChartKind::Bars,
-        x_label: String::new(),
-        y_label: "transfers per second".to_owned(),
-        x_unit: Unit::Text,
-        y_unit: Unit::PerSecond,
-        categories,
-        series: vec![
-            Series {
-                name: "weft".to_owned(),
-                points: weft,
-            },
-            Series {
-                name: "peers, measured here".to_owned(),
-                points: peers,
-            },
-            Series {
-                name: "quoted from issue 4, not measured here".to_owned(),
-                points: quoted,
-            },
-        ],
-    }
+    let bars = banks
+        .iter()
+        .filter(|(b, _)| b.auditors == 0 && !b.green)
+        .filter_map(|(b, r)| {
+            let o = r.as_ref().ok()?;
+            Some((
+                b.imp.short().to_owned(),
+                b.imp == Imp::WeftStm,
+                o.transfers_per_s,
+            ))
+        });
+    let quoted: Vec<(&str, f64)> = QUOTED_BANK_SHORT
+        .iter()
+        .zip(QUOTED_BANK)
+        .map(|(label, rate)| (*label, rate.1))
+        .collect();
+    Chart::weft_bars(
+        "bank",
+        "Bank transfers, 2 kernel threads",
+        "transfers per second",
+        Unit::PerSecond,
+        bars,
+        &quoted,
+        4,
+    )
 }
 
 fn fmt_m(v: f64) -> String {
