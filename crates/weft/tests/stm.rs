@@ -272,6 +272,79 @@ fn or_else_waits_on_the_union_of_both_branches() {
     }
 }
 
+/// A write takes over the read of its variable made just before it (read-for-write). When
+/// the write belonged to an `or_else` branch that retried, the read must come back: the
+/// whole transaction then waits on it (losing it would leave nothing to wait on, or miss
+/// the wake-up).
+#[test]
+fn a_branch_that_retried_gives_back_the_read_its_write_took_over() {
+    let x = TVar::new(0u32);
+    let h = {
+        let x = x.clone();
+        weft::spawn(move || {
+            atomically(|tx| {
+                let v = tx.read(&x)?;
+                tx.or_else(
+                    |tx| {
+                        tx.write(&x, v + 100)?;
+                        retry()
+                    },
+                    |_| if v == 0 { retry() } else { Ok(v) },
+                )
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!h.is_finished(), "nothing changed: it must still wait");
+    atomically(|tx| tx.write(&x, 5));
+    assert_eq!(h.join().unwrap(), 5);
+    assert_eq!(x.load(), 5, "the retried branch's write left no trace");
+}
+
+/// Opacity for reads that a write took over: two variables always sum to the same total;
+/// transactions read one, write it, then read the other and check the sum *inside* the
+/// attempt, while others move amounts between them. An extension (the second read found a
+/// newer version) must re-check the first read too, or an attempt would see a broken sum.
+#[test]
+fn reads_taken_over_by_writes_stay_consistent() {
+    const TOTAL: i64 = 1_000;
+    let vars = Arc::new([TVar::new(TOTAL), TVar::new(0)]);
+    let broken = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (vars, broken) = (vars.clone(), broken.clone());
+            std::thread::spawn(move || {
+                let (first, second) = if t % 2 == 0 { (0, 1) } else { (1, 0) };
+                for i in 0..20_000i64 {
+                    let amount = i % 5;
+                    atomically(|tx| {
+                        let a = tx.read(&vars[first])?;
+                        tx.write(&vars[first], a - amount)?;
+                        // Widen the window in which another commit can land.
+                        for _ in 0..20 {
+                            std::hint::spin_loop();
+                        }
+                        let b = tx.read(&vars[second])?;
+                        if a + b != TOTAL {
+                            broken.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tx.write(&vars[second], b + amount)
+                    });
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        broken.load(Ordering::Relaxed),
+        0,
+        "an attempt saw a broken sum"
+    );
+    assert_eq!(vars[0].load() + vars[1].load(), TOTAL);
+}
+
 #[test]
 fn a_panic_aborts_the_transaction_and_propagates() {
     let a = TVar::new(1u32);

@@ -42,7 +42,10 @@
 //! * Commit: read-only attempts are done. Others lock their write set (spin briefly on a
 //!   locked variable, then abort), load the clock, take `wv = max(clock, newest version in
 //!   the write set) + 1`, validate the read set, publish the new values, and unlock each
-//!   variable at version `wv`. Headers of variables are never freed (retired ones are
+//!   variable at version `wv`. A write that follows a read of the same variable (a
+//!   `modify`, a transfer's read-then-write) takes that read over: the commit locks the
+//!   variable only from the very word that was read, which validates the read at once
+//!   (TL2's read-for-write case, without a separate pass). Headers of variables are never freed (retired ones are
 //!   reused, see `tvar.rs`), so read and write sets need no protection; boxed values are
 //!   reclaimed by crossbeam-epoch, and an attempt pins only from its first boxed read (or
 //!   when it retires a boxed value) to its end: transactions on inline values never pin.

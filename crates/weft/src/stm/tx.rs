@@ -1,9 +1,10 @@
 //! One attempt of a transaction: its read set, its write set, and the TL2 commit.
 //!
 //! Invariants of an attempt (see the module docs of [`super`] for why they give opacity):
-//! * every entry of `reads` was read with [`read_consistent`] at a word whose version is at
-//!   most `rv`, and no entry has changed since, as of the last time `rv` was set (at the
-//!   start, or by an extension that re-checked every entry);
+//! * every entry of `reads`, and every write entry's folded `read` word, was read with
+//!   [`read_consistent`] at a word whose version is at most `rv`, and none has changed
+//!   since, as of the last time `rv` was set (at the start, or by an extension that
+//!   re-checked every one of them); together they are the attempt's read set;
 //! * `writes` owns a boxed pending value per entry; an entry for a variable shadows the
 //!   earlier entries for it (only [`Transaction::or_else`] makes two), and lookups scan from
 //!   the back; `bloom` has a bit for every variable in `writes`;
@@ -47,7 +48,13 @@ pub(crate) struct WriteEntry {
     generation: u64,
     /// The commit found the variable retired (generation moved on): the entry is skipped.
     dead: bool,
+    /// The lock word this attempt read the variable at just before writing it, its read
+    /// entry folded into this one (see [`Transaction::write`]); [`NOT_READ`] if none was.
+    read: u64,
 }
+
+/// [`WriteEntry::read`] when no read entry was folded in (a read word is never locked).
+const NOT_READ: u64 = LOCKED;
 
 /// A value replaced by a commit, and its destructor.
 type Retired = (*mut (), unsafe fn(*mut ()));
@@ -226,6 +233,11 @@ impl Transaction {
                 return Err(StmError::conflict());
             }
         }
+        for e in self.bufs.writes.iter().filter(|e| e.read != NOT_READ) {
+            if !same_version(e.var.header().lock.load(), e.read) {
+                return Err(StmError::conflict());
+            }
+        }
         self.rv = now;
         Ok(())
     }
@@ -253,6 +265,19 @@ impl Transaction {
         }
         self.bloom |= p.bloom_bit();
         let generation = var.header().generation.load(Ordering::Relaxed);
+        // Read-for-write: a write right after a read of the same variable (`modify`, or a
+        // transfer's read then write) takes over that read entry. Its commit then checks
+        // the read by locking only from the word that was read, instead of validating it
+        // separately; an extension checks it like a read entry, and an `or_else` branch
+        // that drops the write puts the read entry back (so `retry` still waits on it).
+        let read = match self.bufs.reads.last() {
+            Some(r) if r.var == p => {
+                let word = r.word;
+                self.bufs.reads.pop();
+                word
+            }
+            _ => NOT_READ,
+        };
         let entry = if is_inline::<T>() {
             WriteEntry {
                 var: p,
@@ -262,6 +287,7 @@ impl Transaction {
                 seen: 0,
                 generation,
                 dead: false,
+                read,
             }
         } else {
             WriteEntry {
@@ -272,6 +298,7 @@ impl Transaction {
                 seen: 0,
                 generation,
                 dead: false,
+                read,
             }
         };
         self.bufs.writes.push(entry);
@@ -337,9 +364,17 @@ impl Transaction {
         }
     }
 
-    /// Drops the pending writes from index `len` on.
+    /// Drops the pending writes from index `len` on (giving back the read entries they
+    /// took over).
     fn truncate_writes(&mut self, len: usize) {
-        for mut e in self.bufs.writes.drain(len..) {
+        let bufs = &mut **self.bufs;
+        for mut e in bufs.writes.drain(len..) {
+            if e.read != NOT_READ {
+                bufs.reads.push(ReadEntry {
+                    var: e.var,
+                    word: e.read,
+                });
+            }
             e.drop_pending();
         }
     }
@@ -357,10 +392,18 @@ impl Transaction {
     fn dedupe_writes(&mut self) {
         let mut seen = std::collections::HashSet::new();
         let mut kept = Vec::with_capacity(self.bufs.writes.len());
-        for mut e in self.bufs.writes.drain(..).rev() {
+        let bufs = &mut **self.bufs;
+        for mut e in bufs.writes.drain(..).rev() {
             if seen.insert(e.var) {
                 kept.push(e);
             } else {
+                if e.read != NOT_READ {
+                    // Still validated at commit, as a read of a variable it locks.
+                    bufs.reads.push(ReadEntry {
+                        var: e.var,
+                        word: e.read,
+                    });
+                }
                 e.drop_pending();
             }
         }
@@ -405,6 +448,12 @@ impl Transaction {
             loop {
                 let w = h.lock.load();
                 if w & LOCKED == 0 {
+                    // A folded read is validated here: the lock is taken only from the
+                    // word that was read (a serial transaction's reads cannot be stale).
+                    if e.read != NOT_READ && !same_version(w, e.read) && !serial {
+                        gave_up = Some(i);
+                        break;
+                    }
                     if h.lock.try_lock(w) {
                         // The generation only changes under this lock: if it moved on since
                         // the write, the variable was retired (no handle is left, nobody can
