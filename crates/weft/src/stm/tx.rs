@@ -71,6 +71,88 @@ impl WriteEntry {
     }
 }
 
+impl WriteEntry {
+    /// Records that a non-serial commit locked this entry's variable from word `w`;
+    /// returns the version it had (0 for a retired variable, whose entry is marked dead).
+    #[inline(always)]
+    fn locked(&mut self, w: u64) -> u64 {
+        let h = self.var.header();
+        // The generation only changes under this lock: if it moved on since the write,
+        // the variable was retired (no handle is left, nobody can read it): skip it.
+        if h.generation.load(Ordering::Relaxed) != self.generation {
+            return self.retired_under_lock(w);
+        }
+        self.seen = w;
+        version(w)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn retired_under_lock(&mut self, w: u64) -> u64 {
+        self.var.header().lock.unlock_unchanged(w);
+        self.dead = true;
+        0
+    }
+}
+
+/// Locks a write entry's variable for a non-serial commit: `Some(version it had)`, or
+/// `None` when the attempt must give up (a read the entry took over is stale, or the
+/// variable stayed locked by another commit). A folded read is validated here: the lock
+/// is taken only from the very word that was read.
+#[inline(always)]
+fn lock_entry(e: &mut WriteEntry) -> Option<u64> {
+    let h = e.var.header();
+    let w = h.lock.load();
+    if w & LOCKED == 0 && (e.read == NOT_READ || same_version(w, e.read)) && h.lock.try_lock(w) {
+        return Some(e.locked(w));
+    }
+    lock_entry_slow(e)
+}
+
+/// [`lock_entry`] when the first look found the variable locked, stale, or lost the CAS.
+#[cold]
+#[inline(never)]
+fn lock_entry_slow(e: &mut WriteEntry) -> Option<u64> {
+    let h = e.var.header();
+    let mut spins = 0;
+    loop {
+        let w = h.lock.load();
+        if w & LOCKED == 0 {
+            if e.read != NOT_READ && !same_version(w, e.read) {
+                return None;
+            }
+            if h.lock.try_lock(w) {
+                return Some(e.locked(w));
+            }
+            continue;
+        }
+        if spins == LOCK_SPINS {
+            return None;
+        }
+        spins += 1;
+        crate::loom::spin_hint();
+    }
+}
+
+/// Unlocks entries a failed commit locked, without a write.
+#[cold]
+fn unlock_all(locked: &[WriteEntry]) {
+    for e in locked.iter().filter(|e| !e.dead) {
+        e.var.header().lock.unlock_unchanged(e.seen);
+    }
+}
+
+/// Checks that nothing in `reads` has changed (words equal, or locked by this commit,
+/// which holds `writes`, at the version that was read).
+#[inline(always)]
+fn validate(reads: &[ReadEntry], writes: &[WriteEntry]) -> bool {
+    reads.iter().all(|r| {
+        let w = r.var.header().lock.load();
+        same_version(w, r.word)
+            || (same_version(w, r.word | LOCKED) && writes.iter().any(|e| e.var == r.var))
+    })
+}
+
 /// Reusable vectors of an attempt.
 #[derive(Default)]
 pub(crate) struct Buffers {
@@ -412,13 +494,6 @@ impl Transaction {
         self.shadowed = false;
     }
 
-    /// Unlocks the first `n` write entries without a write.
-    fn unlock_first(&self, n: usize) {
-        for e in self.bufs.writes[..n].iter().filter(|e| !e.dead) {
-            e.var.header().lock.unlock_unchanged(e.seen);
-        }
-    }
-
     /// TL2's commit: lock the write set, take a write version, validate the read set,
     /// publish, unlock at the write version, wake the `retry` waiters of what it wrote.
     // The read-only case is decided inline: the out-of-line call alone (the writing
@@ -434,82 +509,70 @@ impl Transaction {
     }
 
     /// [`Self::commit`] of an attempt with at least one write.
+    // The uncontended path is straight-line: each step's rare case (a locked variable, a
+    // retired one, a serial transaction, boxed values to retire) is out of line.
     fn commit_writes(&mut self) -> Result<(), CommitFail> {
         if self.shadowed {
             self.dedupe_writes();
         }
-        let n = self.bufs.writes.len();
+        if self.serial {
+            return self.commit_serial();
+        }
+        let bufs = &mut **self.bufs;
         let mut newest = 0;
-        let serial = self.serial;
-        let mut gave_up = None;
-        for (i, e) in self.bufs.writes.iter_mut().enumerate() {
-            let h = e.var.header();
-            let mut spins = 0;
-            loop {
-                let w = h.lock.load();
-                if w & LOCKED == 0 {
-                    // A folded read is validated here: the lock is taken only from the
-                    // word that was read (a serial transaction's reads cannot be stale).
-                    if e.read != NOT_READ && !same_version(w, e.read) && !serial {
-                        gave_up = Some(i);
-                        break;
-                    }
-                    if h.lock.try_lock(w) {
-                        // The generation only changes under this lock: if it moved on since
-                        // the write, the variable was retired (no handle is left, nobody can
-                        // read it): skip the entry.
-                        if h.generation.load(Ordering::Relaxed) != e.generation {
-                            h.lock.unlock_unchanged(w);
-                            e.dead = true;
-                            break;
-                        }
-                        e.seen = w;
-                        newest = newest.max(version(w));
-                        break;
-                    }
-                    continue;
+        for i in 0..bufs.writes.len() {
+            match lock_entry(&mut bufs.writes[i]) {
+                Some(v) => newest = newest.max(v),
+                None => {
+                    unlock_all(&bufs.writes[..i]);
+                    return Err(CommitFail::Conflict);
                 }
-                if serial {
-                    // A commit that took its version before this serial transaction began
-                    // is finishing (or one that will see the serial bit is backing off).
-                    crate::loom::spin_hint();
-                    continue;
-                }
-                if spins == LOCK_SPINS {
-                    gave_up = Some(i);
-                    break;
-                }
-                spins += 1;
-                crate::loom::spin_hint();
-            }
-            if gave_up.is_some() {
-                break;
             }
         }
-        if let Some(i) = gave_up {
-            self.unlock_first(i);
-            return Err(CommitFail::Conflict);
-        }
-        let wv = if self.serial {
-            CLOCK.leave_serial_tick(newest)
-        } else {
-            match CLOCK.write_version(newest) {
-                Ok(wv) => wv,
-                Err(()) => {
-                    self.unlock_first(n);
-                    return Err(CommitFail::Serial);
-                }
-            }
+        let Ok(wv) = CLOCK.write_version(newest) else {
+            unlock_all(&bufs.writes);
+            return Err(CommitFail::Serial);
         };
         // Always validate: commits do not tick the clock, so `wv == rv + 1` says nothing
-        // about commits in between.
-        if !self.serial && !self.validate() {
-            self.unlock_first(n);
+        // about commits in between. (Reads a write took over were validated by its lock.)
+        if !validate(&bufs.reads, &bufs.writes) {
+            unlock_all(&bufs.writes);
             return Err(CommitFail::Conflict);
         }
-        // Publish. The old values are retired after the locks are released, because
-        // retiring can run destructors of user values.
-        let bufs = &mut *self.bufs;
+        self.publish(wv);
+        Ok(())
+    }
+
+    /// [`Self::commit_writes`] of the serial (irrevocable) transaction: no other commit
+    /// can start, so it waits for every lock and needs no validation.
+    #[cold]
+    #[inline(never)]
+    fn commit_serial(&mut self) -> Result<(), CommitFail> {
+        let mut newest = 0;
+        for e in &mut self.bufs.writes {
+            let h = e.var.header();
+            loop {
+                let w = h.lock.load();
+                if w & LOCKED == 0 && h.lock.try_lock(w) {
+                    newest = newest.max(e.locked(w));
+                    break;
+                }
+                // A commit that took its version before this serial transaction began
+                // is finishing (or one that will see the serial bit is backing off).
+                crate::loom::spin_hint();
+            }
+        }
+        let wv = CLOCK.leave_serial_tick(newest);
+        self.publish(wv);
+        Ok(())
+    }
+
+    /// Installs every locked entry's value, unlocks it at version `wv`, and wakes its
+    /// `retry` waiters. The old boxed values are retired after the locks are released,
+    /// because retiring can run destructors of user values.
+    #[inline(always)]
+    fn publish(&mut self, wv: u64) {
+        let bufs = &mut **self.bufs;
         for e in &mut bufs.writes {
             if e.dead {
                 e.drop_pending();
@@ -533,15 +596,20 @@ impl Transaction {
         }
         // Every entry's value now belongs to its variable (`new` is null or inline).
         bufs.writes.clear();
-        if self.bufs.retired.is_empty() {
-            return Ok(());
+        if !bufs.retired.is_empty() {
+            self.retire_replaced();
         }
+    }
+
+    /// Hands the boxed values a commit replaced to the epoch collector.
+    #[inline(never)]
+    fn retire_replaced(&mut self) {
         let guard = self.guard.get_or_insert_with(crossbeam_epoch::pin);
         for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);
-            // SAFETY: `p` is no longer reachable from the variable (swapped out above);
-            // transactions pinned now may still read it, and the collector runs the
-            // destructor only after they unpin. `drop_value` matches its type.
+            // SAFETY: `p` is no longer reachable from the variable (swapped out by the
+            // commit); transactions pinned now may still read it, and the collector runs
+            // the destructor only after they unpin. `drop_value` matches its type.
             unsafe {
                 guard.defer_unchecked(move || {
                     let p = p;
@@ -551,18 +619,6 @@ impl Transaction {
                 });
             }
         }
-        Ok(())
-    }
-
-    /// Checks that nothing read has changed (words equal, or locked by this commit with
-    /// the version that was read).
-    fn validate(&self) -> bool {
-        self.bufs.reads.iter().all(|r| {
-            let w = r.var.header().lock.load();
-            same_version(w, r.word)
-                || (same_version(w, r.word | LOCKED)
-                    && self.bufs.writes.iter().any(|e| e.var == r.var))
-        })
     }
 
     /// Ends a committed attempt: what its drop does, always inlined (the commit path's
