@@ -345,14 +345,23 @@ fn stm_section_reports_positive_figures_and_right_totals() {
         .iter()
         .filter(|r| !r[0].as_str().unwrap_or("").contains("quoted"))
         .collect();
-    assert_eq!(measured.len(), 14, "every bank probe has a row");
+    assert_eq!(measured.len(), 18, "every bank probe has a row");
+    let auditors = column(bank, "auditors");
+    let audits = column(bank, "audits");
+    let mut jobs = 0;
     for row in measured {
         assert!(row[rate].as_f64().is_some_and(|v| v > 0.0), "{row}");
         assert!(
             row[check].as_str().is_some_and(|c| c.starts_with("right")),
             "a wrong total: {row}"
         );
+        if row[auditors].as_str().is_some_and(|a| a.contains("audits")) {
+            // A fixed audit job: its audits all ran, so its audit rate is positive.
+            jobs += 1;
+            assert!(row[audits].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        }
     }
+    assert_eq!(jobs, 4, "one fixed audit job per implementation");
     positive(table(&s, "read_only"), "weft STM", "ns");
     positive(table(&s, "read_only"), "stm crate", "ns");
     let mostly = table(&s, "read_mostly");

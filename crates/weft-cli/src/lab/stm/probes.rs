@@ -2,9 +2,11 @@
 //!
 //! * [`Bank`]: `transfers` transfers of 1 between random accounts by `threads` threads
 //!   (kernel threads, or weft green threads on a 2-worker runtime), optionally with
-//!   `auditors` threads summing every account in a loop while the transfers run. The
-//!   figures: transfers per second (from the start until the last transfer), audits per
-//!   second, audits that saw a wrong total, weft's conflicts, and the final total.
+//!   `auditors` threads summing every account in a loop while the transfers run, or
+//!   (`audits`) doing a fixed number of audits alongside them. The figures: transfers per
+//!   second (from the start until the last transfer; with a fixed audit job, until the
+//!   last transfer *and* the last audit), audits per second, audits that saw a wrong
+//!   total, weft's conflicts, and the final total.
 //! * [`ReadOnly`]: one thread, a read-only transaction over 4 variables (of 1 000).
 //! * [`ReadMostly`]: one thread repeatedly sums 1 000 variables in read-only transactions
 //!   while another keeps updating 8 of them.
@@ -70,6 +72,11 @@ pub struct Bank {
     pub accounts: usize,
     pub transfers: u64,
     pub auditors: usize,
+    /// A fixed audit job: this many audits in all (shared among the auditors) instead of
+    /// auditing until the transfers end; the timed run then ends when both the transfers
+    /// and the audits are done, so neither side can win by starving the other.
+    #[serde(default)]
+    pub audits: Option<u64>,
     pub repeats: usize,
 }
 
@@ -233,13 +240,27 @@ fn bank_once(
     let audits = Arc::new(AtomicU64::new(0));
     let bad = Arc::new(AtomicU64::new(0));
     let mut auditors = Vec::new();
-    for _ in 0..spec.auditors {
+    // A fixed audit job is timed from before its auditors start.
+    let job_start = Instant::now();
+    for i in 0..spec.auditors {
         let (bank, done, audits, bad) = (bank.clone(), done.clone(), audits.clone(), bad.clone());
+        // This auditor's share of a fixed job (the first ones take the remainder).
+        let share = spec.audits.map(|n| {
+            let k = spec.auditors as u64;
+            n / k + u64::from((i as u64) < n % k)
+        });
         auditors.push(start(rt, move || {
-            while !done.load(Ordering::Relaxed) {
+            let mut mine = 0u64;
+            loop {
+                match share {
+                    Some(n) if mine == n => break,
+                    None if done.load(Ordering::Relaxed) => break,
+                    _ => {}
+                }
                 if bank.audit() != total {
                     bad.fetch_add(1, Ordering::Relaxed);
                 }
+                mine += 1;
                 audits.fetch_add(1, Ordering::Relaxed);
                 weft::yield_now();
             }
@@ -247,7 +268,11 @@ fn bank_once(
     }
     let per = spec.transfers / spec.threads as u64;
     let n = spec.accounts as u64;
-    let t0 = Instant::now();
+    let t0 = if spec.audits.is_some() {
+        job_start
+    } else {
+        Instant::now()
+    };
     let mut workers = Vec::new();
     for i in 0..spec.threads {
         let bank = bank.clone();
@@ -267,10 +292,13 @@ fn bank_once(
     for w in workers {
         w()?;
     }
-    let secs = t0.elapsed().as_secs_f64();
+    let mut secs = t0.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     for a in auditors {
         a()?;
+    }
+    if spec.audits.is_some() {
+        secs = t0.elapsed().as_secs_f64();
     }
     let conserved = bank.audit() == total;
     Ok((
@@ -285,6 +313,9 @@ fn bank_once(
 pub fn bank(spec: &Bank) -> Result<BankOutcome, String> {
     if spec.threads == 0 || spec.accounts < 2 {
         return Err("a bank needs threads and at least 2 accounts".to_owned());
+    }
+    if spec.audits.is_some() && spec.auditors == 0 {
+        return Err("a fixed audit job (\"audits\") needs at least one auditor".to_owned());
     }
     let rt = if spec.green {
         Some(
@@ -366,6 +397,7 @@ pub fn bank_pair(spec: &BankPair) -> Result<PairRates, String> {
         accounts: spec.accounts,
         transfers: spec.transfers,
         auditors: 0,
+        audits: None,
         repeats: 1,
     };
     if spec.threads == 0 || spec.accounts < 2 {
