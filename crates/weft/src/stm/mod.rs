@@ -479,14 +479,13 @@ static SERIAL_LOCK: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
 /// the serial lock ever sets it).
 struct SerialGuard {
     _lock: crate::sync::MutexGuard<'static, ()>,
-    rv: u64,
 }
 
 impl SerialGuard {
     fn enter() -> Self {
         let lock = SERIAL_LOCK.lock();
-        let rv = CLOCK.enter_serial();
-        SerialGuard { _lock: lock, rv }
+        CLOCK.enter_serial();
+        SerialGuard { _lock: lock }
     }
 }
 
@@ -564,8 +563,9 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
         } else {
             None
         };
+        // A serial transaction accepts every version: no commit can run beside it.
         let rv = match &serial {
-            Some(s) => s.rv,
+            Some(_) => u64::MAX,
             None => CLOCK.sample().0,
         };
         let mut tx = Transaction::new(rv, serial.is_some(), take_buffers());

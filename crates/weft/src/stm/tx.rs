@@ -184,6 +184,8 @@ pub(crate) enum CommitFail {
 pub struct Transaction {
     /// Pinned at the first boxed read (or boxed retirement), until the attempt ends.
     guard: Option<Guard>,
+    /// The snapshot's time: reads accept versions up to it. `u64::MAX` for the serial
+    /// transaction, which accepts every version (so a read needs one comparison, not two).
     pub(crate) rv: u64,
     pub(crate) serial: bool,
     pub(crate) bufs: ManuallyDrop<Box<Buffers>>,
@@ -264,7 +266,7 @@ impl Transaction {
             loop {
                 match read_consistent(&h.lock, &h.bits, READ_SPINS) {
                     Ok((word, bits)) => {
-                        if version(word) > self.rv && !self.serial {
+                        if version(word) > self.rv {
                             self.extend(version(word))?;
                             continue;
                         }
@@ -281,7 +283,7 @@ impl Transaction {
         loop {
             match read_consistent(&h.lock, &h.value, READ_SPINS) {
                 Ok((word, value)) => {
-                    if version(word) > self.rv && !self.serial {
+                    if version(word) > self.rv {
                         self.extend(version(word))?;
                         continue;
                     }
@@ -519,12 +521,13 @@ impl Transaction {
             return self.commit_serial();
         }
         let bufs = &mut **self.bufs;
+        let writes = &mut bufs.writes[..];
         let mut newest = 0;
-        for i in 0..bufs.writes.len() {
-            match lock_entry(&mut bufs.writes[i]) {
+        for i in 0..writes.len() {
+            match lock_entry(&mut writes[i]) {
                 Some(v) => newest = newest.max(v),
                 None => {
-                    unlock_all(&bufs.writes[..i]);
+                    unlock_all(&writes[..i]);
                     return Err(CommitFail::Conflict);
                 }
             }

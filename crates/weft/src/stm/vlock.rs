@@ -83,11 +83,10 @@ impl Clock {
         Ok(c.max(newest) + 1)
     }
 
-    /// Sets the serial bit; returns the read version of the serial transaction.
-    pub(crate) fn enter_serial(&self) -> u64 {
+    /// Sets the serial bit.
+    pub(crate) fn enter_serial(&self) {
         let c = self.0.fetch_or(SERIAL, Ordering::SeqCst);
         debug_assert_eq!(c & SERIAL, 0, "two serial transactions at once");
-        c & !SERIAL
     }
 
     /// Clears the serial bit and takes the serial transaction's write version (newer than
