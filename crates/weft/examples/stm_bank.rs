@@ -2,7 +2,9 @@
 //! section is the full comparison): `cargo run --release -p weft --example stm_bank`
 //! (`T` transfer threads, default 2, `GREEN=1` to make them green threads; `TRANSFERS` per
 //! round, default 400 000; `DISJOINT=1` gives even and odd threads separate halves of the
-//! accounts, so they share only the clock; `ONLY_BANK=1` skips the read-only part).
+//! accounts, so they share only the clock; `ONLY_BANK=1` skips the read-only part;
+//! `LOCKS=1` runs the same transfers on per-account `parking_lot` mutexes taken in order
+//! instead, the yardstick of issue 4).
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,12 +23,16 @@ fn main() {
     // GREEN=1: the transfer threads are weft green threads (on the default runtime).
     let green = std::env::var_os("GREEN").is_some_and(|v| v == "1");
     let disjoint = std::env::var_os("DISJOINT").is_some();
+    let locks = std::env::var_os("LOCKS").is_some();
+    let mutexes: Arc<Vec<parking_lot::Mutex<i64>>> =
+        Arc::new((0..1000).map(|_| parking_lot::Mutex::new(1000)).collect());
     for round in 0..3 {
         let before = weft::stm::stats();
         let t = Instant::now();
         let hs: Vec<Box<dyn FnOnce()>> = (0..threads)
             .map(|i| {
                 let accounts = accounts.clone();
+                let mutexes = mutexes.clone();
                 let body = move || {
                     let mut s = 0x9E37_79B9_7F4A_7C15u64 ^ ((i + 1) * 0x1234_5677);
                     for _ in 0..transfers / threads {
@@ -39,6 +45,17 @@ fn main() {
                         } else {
                             ((s % 1000) as usize, ((s >> 20) % 1000) as usize)
                         };
+                        if locks {
+                            if from != to {
+                                let (lo, hi) = (from.min(to), from.max(to));
+                                let mut a = mutexes[lo].lock();
+                                let mut b = mutexes[hi].lock();
+                                let d = if from < to { 1 } else { -1 };
+                                *a -= d;
+                                *b += d;
+                            }
+                            continue;
+                        }
                         atomically(|tx| {
                             let a = tx.read(&accounts[from])?;
                             tx.write(&accounts[from], a - 1)?;
@@ -69,6 +86,8 @@ fn main() {
         );
     }
     let total: i64 = accounts.iter().map(TVar::load).sum();
+    assert_eq!(total, 1_000_000);
+    let total: i64 = mutexes.iter().map(|m| *m.lock()).sum();
     assert_eq!(total, 1_000_000);
     // Read-only transaction over 4 TVars (skipped with ONLY_BANK=1, for profiling).
     let n = if std::env::var_os("ONLY_BANK").is_some() {

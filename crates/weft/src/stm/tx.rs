@@ -513,6 +513,7 @@ impl Transaction {
     /// [`Self::commit`] of an attempt with at least one write.
     // The uncontended path is straight-line: each step's rare case (a locked variable, a
     // retired one, a serial transaction, boxed values to retire) is out of line.
+    #[inline(always)]
     fn commit_writes(&mut self) -> Result<(), CommitFail> {
         if self.shadowed {
             self.dedupe_writes();
