@@ -808,7 +808,16 @@ fn a_destructor_that_runs_a_transaction() {
     }
     drop(v);
     // Each committed write retired one value; the epoch collector frees them in batches,
-    // so the last few may still wait. Each destructor's transaction committed.
+    // so the last few may still wait, and while other tests' threads hold the epoch back
+    // it frees none: keep it busy (more retired values, more pins) for up to 5 s until
+    // most have gone. Each destructor's transaction committed.
+    let other = TVar::new(vec![0u8; 16]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while drops.load() < n / 2 && Instant::now() < deadline {
+        for _ in 0..1_000 {
+            atomically(|tx| tx.write(&other, vec![2u8; 16]));
+        }
+    }
     let done = drops.load();
     assert!(
         done >= n / 2 && done <= n + 1,
