@@ -588,6 +588,7 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                     return Err(Stopped::WouldBlock);
                 }
                 // Take counts on what was read, then end the attempt (and its pin).
+                tx.flush_last();
                 let mut vars: Vec<(VarPtr, u64)> = Vec::with_capacity(tx.bufs.reads.len());
                 for r in &tx.bufs.reads {
                     if let Some(p) = r.var.retain() {
@@ -613,6 +614,7 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
         // The attempt conflicted (at a read or at commit), or met a serial transaction.
         drop(serial);
         tx.abandon_writes();
+        tx.flush_last();
         let long = tx.bufs.reads.len() >= LONG_READS;
         drop(tx);
         match failed {

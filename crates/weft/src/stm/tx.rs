@@ -30,6 +30,7 @@ const LONG_EXTENSIONS: u32 = 4;
 /// How often a commit spins on a locked variable before it gives up.
 const LOCK_SPINS: u32 = 64;
 
+#[derive(Clone, Copy)]
 pub(crate) struct ReadEntry {
     pub(crate) var: VarPtr,
     pub(crate) word: u64,
@@ -196,6 +197,10 @@ pub struct Transaction {
     shadowed: bool,
     /// Extensions so far.
     extensions: u32,
+    /// The latest read, kept out of `bufs.reads` until the next read: a write that follows
+    /// it (read-for-write) takes it over without touching the vector. Part of the read set
+    /// everywhere the read set is used ([`Self::flush_last`]).
+    last: Option<ReadEntry>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -204,7 +209,10 @@ impl fmt::Debug for Transaction {
         f.debug_struct("Transaction")
             .field("read_version", &self.rv)
             .field("serial", &self.serial)
-            .field("reads", &self.bufs.reads.len())
+            .field(
+                "reads",
+                &(self.bufs.reads.len() + usize::from(self.last.is_some())),
+            )
             .field("writes", &self.bufs.writes.len())
             .finish()
     }
@@ -222,6 +230,7 @@ impl Transaction {
             mark: 0,
             shadowed: false,
             extensions: 0,
+            last: None,
             _not_send: PhantomData,
         }
     }
@@ -270,7 +279,7 @@ impl Transaction {
                             self.extend(version(word))?;
                             continue;
                         }
-                        self.bufs.reads.push(ReadEntry { var: p, word });
+                        self.log_read(ReadEntry { var: p, word });
                         // SAFETY: the slot of an inline `T` only holds `to_bits::<T>`.
                         return Ok(unsafe { from_bits::<T>(bits) });
                     }
@@ -287,7 +296,7 @@ impl Transaction {
                         self.extend(version(word))?;
                         continue;
                     }
-                    self.bufs.reads.push(ReadEntry { var: p, word });
+                    self.log_read(ReadEntry { var: p, word });
                     // SAFETY: `value` is the published value of a version no later than
                     // the snapshot: a `Box<T>` never mutated after publication, kept
                     // alive by the attempt's guard, pinned before the value was loaded.
@@ -299,6 +308,22 @@ impl Transaction {
         }
     }
 
+    /// Adds a read to the read set (as `last`; the one it replaces goes to the vector).
+    #[inline(always)]
+    fn log_read(&mut self, r: ReadEntry) {
+        if let Some(prev) = self.last.replace(r) {
+            self.bufs.reads.push(prev);
+        }
+    }
+
+    /// Moves `last` into `bufs.reads`, which is then the whole read set.
+    #[inline]
+    pub(crate) fn flush_last(&mut self) {
+        if let Some(r) = self.last.take() {
+            self.bufs.reads.push(r);
+        }
+    }
+
     /// Moves the snapshot forward to at least `to` (moving the clock there if it is
     /// behind), if nothing read so far has changed since it was read (TL2's timestamp
     /// extension); else the attempt conflicts.
@@ -307,6 +332,7 @@ impl Transaction {
         // Each extension re-reads every lock word read so far: a long attempt that keeps
         // meeting new commits would cost quadratic time and then likely fail anyway, so
         // it gives up early (and soon runs serially, see `run`).
+        self.flush_last();
         self.extensions += 1;
         if self.extensions > LONG_EXTENSIONS && self.bufs.reads.len() >= super::LONG_READS {
             return Err(StmError::conflict());
@@ -354,11 +380,10 @@ impl Transaction {
         // the read by locking only from the word that was read, instead of validating it
         // separately; an extension checks it like a read entry, and an `or_else` branch
         // that drops the write puts the read entry back (so `retry` still waits on it).
-        let read = match self.bufs.reads.last() {
+        let read = match self.last {
             Some(r) if r.var == p => {
-                let word = r.word;
-                self.bufs.reads.pop();
-                word
+                self.last = None;
+                r.word
             }
             _ => NOT_READ,
         };
@@ -521,6 +546,7 @@ impl Transaction {
         if self.serial {
             return self.commit_serial();
         }
+        self.flush_last();
         let bufs = &mut **self.bufs;
         let writes = &mut bufs.writes[..];
         let mut newest = 0;
