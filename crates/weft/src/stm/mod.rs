@@ -508,14 +508,22 @@ pub struct Stats {
     pub retries: u64,
     /// Transactions that ran irrevocably.
     pub serial: u64,
+    /// Variable headers allocated: each [`TVar::new`] that found no reclaimed header to
+    /// reuse. Headers are never freed (see [`TVar`]), so this bounds the memory variables
+    /// hold: a program that keeps creating and dropping variables should see it level off.
+    pub headers: u64,
+    /// Variables reclaimed: their last handle went, and their header is free for reuse.
+    pub reclaimed: u64,
 }
 
-mod counters {
+pub(crate) mod counters {
     use std::sync::atomic::{AtomicU64, Ordering};
     pub(super) static COMMITS: AtomicU64 = AtomicU64::new(0);
     pub(super) static CONFLICTS: AtomicU64 = AtomicU64::new(0);
     pub(super) static RETRIES: AtomicU64 = AtomicU64::new(0);
     pub(super) static SERIAL: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static HEADERS: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static RECLAIMED: AtomicU64 = AtomicU64::new(0);
     std::thread_local! {
         /// Commits on this thread not yet added to `COMMITS` (batched: one shared add per
         /// 64 commits keeps the counter off the hot path).
@@ -548,6 +556,8 @@ pub fn stats() -> Stats {
         conflicts: counters::CONFLICTS.load(Ordering::Relaxed),
         retries: counters::RETRIES.load(Ordering::Relaxed),
         serial: counters::SERIAL.load(Ordering::Relaxed),
+        headers: counters::HEADERS.load(Ordering::Relaxed),
+        reclaimed: counters::RECLAIMED.load(Ordering::Relaxed),
     }
 }
 

@@ -92,6 +92,11 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
             Node::Nil => Ok(None),
             Node::Cons(value, next) => {
                 tx.write(&self.read, next)?;
+                // Unlink the consumed cell. Its value holds the next cell; left there, the
+                // next cell could be reclaimed only after this one, and each reclamation
+                // waits for the epoch collector: cells would go one per collection, far
+                // slower than they are consumed (memory grew by ~190 bytes per item).
+                tx.write(&cell, Node::Nil)?;
                 Ok(Some(value))
             }
         }

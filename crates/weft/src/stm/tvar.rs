@@ -321,6 +321,7 @@ impl VarPtr {
         // that its variable is gone.
         h.lock.unlock_unchanged(seen);
         FREE.push(SendPtr(self.0));
+        super::counters::RECLAIMED.fetch_add(1, Ordering::Relaxed);
         if !value.is_null() {
             let value = SendValuePtr(value);
             let guard = epoch::pin();
@@ -355,7 +356,15 @@ unsafe impl Send for SendValuePtr {}
 ///
 /// Each variable has a 64-byte header (plus a box for a value that is not a primitive);
 /// headers are never returned to the allocator: those of dropped variables are reused by
-/// new ones, so their memory stays at the high-water mark of variables alive at once.
+/// new ones, so their memory stays at the high-water mark of variables alive at once
+/// ([`stats`](super::stats) counts the headers allocated and the variables reclaimed).
+///
+/// A replaced or dropped value is destroyed once no transaction that could have read it
+/// is running (epoch-based reclamation), so a value that holds the last handle of another
+/// variable frees that variable one collection later, and a chain of variables linked
+/// through their values (a linked list of `TVar`s) is freed one link per collection.
+/// Unlink what you remove (write the link to a value without the handle), as
+/// [`TQueue`](super::TQueue) does with the cells it consumes.
 ///
 /// Cloning is cheap (a reference count) and the clone refers to the same variable. Read
 /// and write it inside [`atomically`](super::atomically) with
@@ -400,14 +409,17 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
                 h.refs.store(1, Ordering::Relaxed);
                 p
             }
-            None => NonNull::from(Box::leak(Box::new(VarHeader {
-                lock: VLock::new(0),
-                value: AtomicPtr::new(ptr),
-                bits: AtomicU64::new(bits),
-                refs: AtomicUsize::new(1),
-                generation: AtomicU64::new(0),
-                drop_value: AtomicPtr::new(drop_value as *mut ()),
-            }))),
+            None => {
+                super::counters::HEADERS.fetch_add(1, Ordering::Relaxed);
+                NonNull::from(Box::leak(Box::new(VarHeader {
+                    lock: VLock::new(0),
+                    value: AtomicPtr::new(ptr),
+                    bits: AtomicU64::new(bits),
+                    refs: AtomicUsize::new(1),
+                    generation: AtomicU64::new(0),
+                    drop_value: AtomicPtr::new(drop_value as *mut ()),
+                })))
+            }
         };
         TVar {
             ptr: VarPtr(header),
