@@ -1,7 +1,8 @@
 //! One attempt of a transaction: its read set, its write set, and the TL2 commit.
 //!
 //! Invariants of an attempt (see the module docs of [`super`] for why they give opacity):
-//! * every entry of `reads`, and every write entry's folded `read` word, was read with
+//! * every entry of `reads`, the `last` read (held out of `reads` until the next read),
+//!   and every write entry's folded `read` word, was read with
 //!   [`read_consistent`] at a word whose version is at most `rv`, and none has changed
 //!   since, as of the last time `rv` was set (at the start, or by an extension that
 //!   re-checked every one of them); together they are the attempt's read set;
