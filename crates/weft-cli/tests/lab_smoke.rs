@@ -375,3 +375,32 @@ fn stm_section_reports_positive_figures_and_right_totals() {
     positive(queue, "weft TQueue (kernel threads)", "ns");
     positive(queue, "weft TQueue (green threads, 2 workers)", "ns");
 }
+
+#[test]
+fn a_fixed_audit_job_without_auditors_is_an_error() {
+    let out = weft(&[
+        "probe",
+        "stm",
+        r#"{"probe":"bank","imp":"weft_stm","threads":2,"green":false,"workers":2,"accounts":100,"transfers":1000,"auditors":0,"audits":5,"repeats":1}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let msg = doc["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("auditor"), "the message says what is missing: {doc}");
+}
+
+#[test]
+fn a_fixed_audit_job_does_exactly_its_audits() {
+    let out = weft(&[
+        "probe",
+        "stm",
+        r#"{"probe":"bank","imp":"weft_stm","threads":2,"green":false,"workers":2,"accounts":100,"transfers":2000,"auditors":2,"audits":7,"repeats":2}"#,
+    ]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let ok = &doc["ok"];
+    // 7 audits shared by 2 auditors, in each of the 2 repeats (the warm-up is not counted).
+    assert_eq!(ok["audits"], 14, "{doc}");
+    assert_eq!(ok["bad_audits"], 0, "{doc}");
+    assert_eq!(ok["conserved"], true, "{doc}");
+}
