@@ -386,7 +386,10 @@ fn a_fixed_audit_job_without_auditors_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     let msg = doc["error"].as_str().unwrap_or_default();
-    assert!(msg.contains("auditor"), "the message says what is missing: {doc}");
+    assert!(
+        msg.contains("auditor"),
+        "the message says what is missing: {doc}"
+    );
 }
 
 #[test]

@@ -33,6 +33,15 @@
 //! boxed value (from then to its end) or retires one, so transactions on inline values
 //! never pin. A parked `retry` keeps the variables it waits on alive with counted
 //! references ([`VarPtr::retain`], never from zero).
+//!
+//! The collector is weft's own ([`pin`]), not crossbeam's default one. Whoever pins a
+//! collector may be made to run its deferred destructors, which here are user `Drop`
+//! code that can block or run transactions. crossbeam-deque pins the default collector on
+//! every steal, including in a worker's scheduler loop: a destructor run there once
+//! blocked the worker while the green thread it waited for sat in that worker's queue.
+//! With a collector of its own, values are destroyed only inside weft's STM calls: at the
+//! end of `atomically` (those collected during a transaction are kept back until then),
+//! when a variable is released, or by [`TVar::load`].
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -40,10 +49,31 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crossbeam_epoch as epoch;
+use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
 use super::vlock::{read_consistent, Slot, VLock};
 use crate::Thread;
+
+/// The epoch collector of replaced and released values (see the module docs).
+fn collector() -> &'static Collector {
+    static COLLECTOR: std::sync::OnceLock<Collector> = std::sync::OnceLock::new();
+    COLLECTOR.get_or_init(Collector::new)
+}
+
+std::thread_local! {
+    /// This kernel thread's handle on [`collector`].
+    static HANDLE: LocalHandle = collector().register();
+}
+
+/// Pins the current kernel thread in weft's STM collector: values retired from now on
+/// stay alive until the guard is dropped.
+#[inline]
+pub(crate) fn pin() -> Guard {
+    // During thread exit the thread-local may be gone: pin through a handle of its own.
+    HANDLE
+        .try_with(LocalHandle::pin)
+        .unwrap_or_else(|_| collector().register().pin())
+}
 
 /// A thread parked in `retry`, registered with every variable its attempt read.
 pub(crate) struct RetryToken {
@@ -324,7 +354,7 @@ impl VarPtr {
         super::counters::RECLAIMED.fetch_add(1, Ordering::Relaxed);
         if !value.is_null() {
             let value = SendValuePtr(value);
-            let guard = epoch::pin();
+            let guard = pin();
             // SAFETY: the value is no longer reachable from the header; transactions that
             // read it are pinned, and the collector runs this after they unpin.
             // `drop_value` is the function of its type.
@@ -432,7 +462,7 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
     /// transaction too, but then it is not part of the transaction.
     pub fn load(&self) -> T {
         let h = self.header();
-        let _guard = (!is_inline::<T>()).then(epoch::pin);
+        let _guard = (!is_inline::<T>()).then(pin);
         loop {
             if is_inline::<T>() {
                 if let Ok((_, bits)) = read_consistent(&h.lock, &h.bits, 64) {

@@ -239,7 +239,7 @@ impl Transaction {
     /// Pins this attempt (once): boxed values it reads or retires stay valid until it ends.
     #[inline]
     fn pin(&mut self) -> &Guard {
-        self.guard.get_or_insert_with(crossbeam_epoch::pin)
+        self.guard.get_or_insert_with(super::tvar::pin)
     }
 
     /// The latest pending write of this attempt to `var`, if any.
@@ -635,7 +635,7 @@ impl Transaction {
     /// Hands the boxed values a commit replaced to the epoch collector.
     #[inline(never)]
     fn retire_replaced(&mut self) {
-        let guard = self.guard.get_or_insert_with(crossbeam_epoch::pin);
+        let guard = self.guard.get_or_insert_with(super::tvar::pin);
         for (p, drop_value) in self.bufs.retired.drain(..) {
             let p = SendValue(p);
             // SAFETY: `p` is no longer reachable from the variable (swapped out by the
