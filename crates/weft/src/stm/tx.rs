@@ -71,9 +71,16 @@ impl WriteEntry {
             self.new = std::ptr::null_mut();
         }
     }
-}
 
-impl WriteEntry {
+    /// The read this entry took over (read-for-write), as a read entry.
+    #[inline]
+    fn folded_read(&self) -> Option<ReadEntry> {
+        (self.read != NOT_READ).then_some(ReadEntry {
+            var: self.var,
+            word: self.read,
+        })
+    }
+
     /// Records that a non-serial commit locked this entry's variable from word `w`;
     /// returns the version it had (0 for a retired variable, whose entry is marked dead).
     #[inline(always)]
@@ -344,8 +351,8 @@ impl Transaction {
                 return Err(StmError::conflict());
             }
         }
-        for e in self.bufs.writes.iter().filter(|e| e.read != NOT_READ) {
-            if !same_version(e.var.header().lock.load(), e.read) {
+        for r in self.bufs.writes.iter().filter_map(WriteEntry::folded_read) {
+            if !same_version(r.var.header().lock.load(), r.word) {
                 return Err(StmError::conflict());
             }
         }
@@ -479,12 +486,7 @@ impl Transaction {
     fn truncate_writes(&mut self, len: usize) {
         let bufs = &mut **self.bufs;
         for mut e in bufs.writes.drain(len..) {
-            if e.read != NOT_READ {
-                bufs.reads.push(ReadEntry {
-                    var: e.var,
-                    word: e.read,
-                });
-            }
+            bufs.reads.extend(e.folded_read());
             e.drop_pending();
         }
     }
@@ -507,13 +509,8 @@ impl Transaction {
             if seen.insert(e.var) {
                 kept.push(e);
             } else {
-                if e.read != NOT_READ {
-                    // Still validated at commit, as a read of a variable it locks.
-                    bufs.reads.push(ReadEntry {
-                        var: e.var,
-                        word: e.read,
-                    });
-                }
+                // Still validated at commit, as a read of a variable it locks.
+                bufs.reads.extend(e.folded_read());
                 e.drop_pending();
             }
         }
