@@ -48,9 +48,8 @@
 //!   (TL2's read-for-write case, without a separate pass). Headers of variables are never
 //!   freed (retired ones are reused, see `tvar.rs`), so read and write sets need no
 //!   protection; boxed values are reclaimed by crossbeam-epoch (a collector of weft's own,
-//!   see `tvar.rs`), and an attempt pins only
-//!   from its first boxed read (or when it retires a boxed value) to its end: transactions
-//!   on inline values never pin.
+//!   see `tvar.rs`), and an attempt pins only from its first boxed read (or when it
+//!   retires a boxed value) to its end: transactions on inline values never pin.
 //!
 //! **A lazy clock (TL2's "GV5" idea).** Writers never write the clock: in the classic TL2
 //! every commit increments it with a `fetch_add`, and with two threads on two cores that
