@@ -21,8 +21,33 @@
 //! also sees the lock (or a later word) on its second load; and a reader that sees an
 //! unlocked word synchronises with the unlock that published the slot's value.
 //! Both halves are checked by the loom models at the end of this file.
+//!
+//! The clock and the lock words rely on the single total order of `SeqCst` operations in
+//! two store-then-load patterns: a committer locks (CAS) then loads the clock, while a
+//! reader loads the clock then a lock word; and the serial transaction sets its bit then
+//! reads. C++20 (which Rust follows) forbids each side from missing the other's store,
+//! even though lock words are also written with `Release` stores (`unlock_at`). Miri's
+//! weak-memory emulation of this nightly does not model that rule for locations that mix
+//! `SeqCst` and `Release` stores (rust-lang/miri#5104): it lets a `SeqCst` load read a
+//! `Release` store older than a `SeqCst` CAS that precedes the load in the total order, and
+//! so produced lost updates no C++20 execution has. Loom does not model the total
+//! order of `SeqCst` accesses at all (tokio-rs/loom#180: both sides of a store-buffering
+//! test may miss each other's store). Under the checkers only,
+//! [`checker_sc_fence`] adds `SeqCst` fences (which both model faithfully) at those
+//! points; they add nothing to the C++20 semantics, and native builds have none.
 
 use crate::loom::{AtomicU64, Ordering};
+
+/// A `SeqCst` fence for the checkers only (Miri and loom), at each store-then-load point
+/// of the protocol (see the module docs): redundant under C++20, where the accesses around
+/// it are already `SeqCst`, but neither checker models their total order on its own.
+#[inline(always)]
+fn checker_sc_fence() {
+    #[cfg(miri)]
+    std::sync::atomic::fence(Ordering::SeqCst);
+    #[cfg(loom)]
+    ::loom::sync::atomic::fence(Ordering::SeqCst);
+}
 
 /// Set in the clock while a serial (irrevocable) transaction runs.
 pub(crate) const SERIAL: u64 = 1 << 63;
@@ -46,6 +71,7 @@ impl Clock {
     #[inline]
     pub(crate) fn sample(&self) -> (u64, bool) {
         let c = self.0.load(Ordering::SeqCst);
+        checker_sc_fence();
         (c & !SERIAL, c & SERIAL != 0)
     }
 
@@ -59,6 +85,7 @@ impl Clock {
                 ((c & !SERIAL) < v).then_some((c & SERIAL) | v)
             })
             .unwrap_or_else(|c| c);
+        checker_sc_fence();
         (prev & !SERIAL).max(v)
     }
 
@@ -76,6 +103,7 @@ impl Clock {
     /// wv`, so it treats this commit's values as too new (extension, which re-validates).
     #[inline]
     pub(crate) fn write_version(&self, newest: u64) -> Result<u64, ()> {
+        checker_sc_fence();
         let c = self.0.load(Ordering::SeqCst);
         if c & SERIAL != 0 {
             return Err(());
@@ -86,6 +114,7 @@ impl Clock {
     /// Sets the serial bit.
     pub(crate) fn enter_serial(&self) {
         let c = self.0.fetch_or(SERIAL, Ordering::SeqCst);
+        checker_sc_fence();
         debug_assert_eq!(c & SERIAL, 0, "two serial transactions at once");
     }
 
