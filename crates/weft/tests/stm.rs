@@ -532,6 +532,44 @@ fn tqueue_transactional_push_is_all_or_nothing() {
     assert_eq!(atomically(|tx| Ok((q.pop(tx)?, q.pop(tx)?))), (1, 2));
 }
 
+/// Transactions that push or pop many items at once cross the queue's internal chunk
+/// boundaries (every 32 items) several times; one that is abandoned after crossing them
+/// leaves the queue as it was.
+#[test]
+fn tqueue_many_items_per_transaction() {
+    let q = TQueue::new();
+    let mut next_in = 0u32;
+    let mut next_out = 0u32;
+    // Miri (see `.ci/run`) checks the borrowed chunks: fewer abandoned items, still more
+    // than a chunk.
+    let abandoned = if cfg!(miri) { 40 } else { 200 };
+    for (push, pop) in [(100u32, 7u32), (1, 60), (33, 67), (64, 0), (5, 69)] {
+        let r: Result<(), ()> = atomically_result(|tx| {
+            for i in 0..abandoned {
+                q.push(tx, 1_000_000 + i)?;
+            }
+            for _ in 0..3 {
+                q.try_pop(tx)?;
+            }
+            Ok(Err(()))
+        });
+        assert!(r.is_err());
+        atomically(|tx| {
+            for i in 0..push {
+                q.push(tx, next_in + i)?;
+            }
+            Ok(())
+        });
+        next_in += push;
+        let got = atomically(|tx| (0..pop).map(|_| q.pop(tx)).collect::<StmResult<Vec<_>>>());
+        assert_eq!(got, (next_out..next_out + pop).collect::<Vec<_>>());
+        next_out += pop;
+    }
+    assert_eq!(next_in, next_out);
+    assert!(atomically(|tx| q.is_empty(tx)));
+    assert_eq!(atomically(|tx| q.try_pop(tx)), None);
+}
+
 // ---------------------------------------------------------------------------------------
 // Random histories against a sequential model.
 

@@ -1,23 +1,56 @@
 //! `TQueue`: an unbounded FIFO queue made of [`TVar`]s (GHC's `TQueue`/`TChan`).
 //!
-//! The queue is a singly linked list whose links are variables: each cell is a
-//! `TVar<Node<T>>` holding `Nil` (the hole at the end) or `Cons(value, next cell)`. Two
-//! variables point into it: `read` at the first unread cell, `write` at the hole. A push
-//! fills the hole with `Cons(value, new hole)` and moves `write`; a pop reads the cell at
-//! `read`: `Nil` means empty (the pop [`retry`]s, so the popping thread sleeps until a push
-//! commits to that very hole), `Cons` moves `read` on. A push and a pop on a non-empty queue
-//! touch disjoint variables, so they commit in parallel; on an empty queue they meet at the
-//! hole and the pop waits on it. Cells that have been read are reclaimed when the last
-//! handle to them is gone.
+//! The queue is a chain of *chunks*, each [`CHUNK`] slots (`TVar<Option<T>>`, created
+//! empty) with the index of its first slot (`base`) and a link to the next chunk. Two
+//! counters say where the queue is: `head` (the next index to pop) and `tail` (the next
+//! index to push), both plain `u64` variables, stored inline; two more variables hold the
+//! chunks they fall in (`read`, `write`).
+//!
+//! * A push writes its value into slot `tail` and moves `tail` on. The push that fills a
+//!   chunk's last slot also makes the next chunk, links it, and moves `write` there.
+//! * A pop reads slot `head`. Empty (`None`) means the queue is empty: the pop
+//!   [`retry`]s, so the popping thread sleeps until a push commits to that very slot.
+//!   Otherwise it moves `head` on, and after a chunk's last slot, `read` to the next chunk
+//!   (which the push that filled that slot made, in the same commit).
+//!
+//! Invariants: `read.base <= head <= tail`, `head < read.base + CHUNK`, and the same of
+//! `tail` and `write`; slots below `tail` hold values, slots from `tail` on are empty.
+//!
+//! A push and a pop on a non-empty queue touch disjoint variables (`tail`, its slot and
+//! `write`, against `head` and `read`), so they commit in parallel; on an empty queue they
+//! meet at slot `head == tail`. Per item a push allocates one box (its value) and retires
+//! one (the empty slot's); a pop allocates nothing. A chunk is freed once both counters
+//! have left it; until then it keeps the values popped from it (at most `CHUNK - 1`).
+//!
+//! The chunks are reached without cloning the `Arc` that holds them (which would make a
+//! producer and a consumer on the same chunk bump one shared count for every item): an
+//! operation borrows the chunk for as long as its transaction attempt keeps the `Arc` it
+//! read alive ([`Transaction::read_ptr`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{atomically, retry, StmResult, TVar, Transaction};
 
-#[derive(Clone)]
-enum Node<T> {
-    Nil,
-    Cons(T, TVar<Node<T>>),
+/// Slots per chunk.
+const CHUNK: usize = 32;
+
+/// `CHUNK` consecutive slots of the queue, from index `base` on.
+struct Chunk<T> {
+    base: u64,
+    slots: Box<[TVar<Option<T>>]>,
+    /// The chunk after this one, made by the push that fills this one's last slot.
+    next: TVar<Option<Arc<Chunk<T>>>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Chunk<T> {
+    fn new(base: u64) -> Arc<Self> {
+        Arc::new(Chunk {
+            base,
+            slots: (0..CHUNK).map(|_| TVar::new(None)).collect(),
+            next: TVar::new(None),
+        })
+    }
 }
 
 /// An unbounded FIFO queue of transactional variables: use it inside transactions with
@@ -40,13 +73,17 @@ enum Node<T> {
 /// assert_eq!(consumer.join().unwrap(), 6);
 /// ```
 pub struct TQueue<T> {
-    read: TVar<TVar<Node<T>>>,
-    write: TVar<TVar<Node<T>>>,
+    head: TVar<u64>,
+    tail: TVar<u64>,
+    read: TVar<Arc<Chunk<T>>>,
+    write: TVar<Arc<Chunk<T>>>,
 }
 
 impl<T> Clone for TQueue<T> {
     fn clone(&self) -> Self {
         TQueue {
+            head: self.head.clone(),
+            tail: self.tail.clone(),
             read: self.read.clone(),
             write: self.write.clone(),
         }
@@ -59,22 +96,49 @@ impl<T: Clone + Send + Sync + 'static> Default for TQueue<T> {
     }
 }
 
+/// The chunk `var` holds in `tx`'s view, borrowed for the rest of the attempt.
+///
+/// # Safety
+///
+/// The reference must not be used after `tx` writes `var` again, after an `or_else` branch
+/// that wrote `var` is dropped, or after the attempt ends.
+unsafe fn chunk<'a, T: Clone + Send + Sync + 'static>(
+    tx: &mut Transaction,
+    var: &TVar<Arc<Chunk<T>>>,
+) -> StmResult<&'a Chunk<T>> {
+    let p = tx.read_ptr(var)?;
+    // SAFETY: `read_ptr` lends the `Arc` this attempt sees, valid (and never mutated) until
+    // the attempt ends or rewrites `var`, which the caller promises to outlast the
+    // reference; the `Arc` keeps its chunk alive for at least as long.
+    Ok(unsafe { &**p })
+}
+
 impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
-        let hole = TVar::new(Node::Nil);
+        let first = Chunk::new(0);
         TQueue {
-            read: TVar::new(hole.clone()),
-            write: TVar::new(hole),
+            head: TVar::new(0),
+            tail: TVar::new(0),
+            read: TVar::new(first.clone()),
+            write: TVar::new(first),
         }
     }
 
     /// Appends `value` (visible to others when the transaction commits).
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        let hole = tx.read(&self.write)?;
-        let next = TVar::new(Node::Nil);
-        tx.write(&hole, Node::Cons(value, next.clone()))?;
-        tx.write(&self.write, next)
+        let tail = tx.read(&self.tail)?;
+        // SAFETY: `c` is last used before this operation writes `self.write`.
+        let c = unsafe { chunk(tx, &self.write)? };
+        let i = slot_index(tail, c.base);
+        tx.write(&c.slots[i], Some(value))?;
+        tx.write(&self.tail, tail + 1)?;
+        if i + 1 == CHUNK {
+            let next = Chunk::new(tail + 1);
+            tx.write(&c.next, Some(next.clone()))?;
+            tx.write(&self.write, next)?;
+        }
+        Ok(())
     }
 
     /// Removes and returns the first value; [`retry`]s while the queue is empty.
@@ -87,34 +151,47 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
 
     /// Removes and returns the first value, or `None` when the queue is empty.
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let cell = tx.read(&self.read)?;
-        match tx.read(&cell)? {
-            Node::Nil => Ok(None),
-            Node::Cons(value, next) => {
-                tx.write(&self.read, next)?;
-                // Unlink the consumed cell. Its value holds the next cell; left there, the
-                // next cell could be reclaimed only after this one, and each reclamation
-                // waits for the epoch collector: cells would go one per collection, far
-                // slower than they are consumed (memory grew by ~190 bytes per item).
-                tx.write(&cell, Node::Nil)?;
-                Ok(Some(value))
-            }
+        let head = tx.read(&self.head)?;
+        // SAFETY: `c` is last used before this operation writes `self.read`.
+        let c = unsafe { chunk(tx, &self.read)? };
+        let i = slot_index(head, c.base);
+        let Some(value) = tx.read(&c.slots[i])? else {
+            return Ok(None);
+        };
+        tx.write(&self.head, head + 1)?;
+        if i + 1 == CHUNK {
+            // The push that filled this slot linked the next chunk in the same commit.
+            let next = tx
+                .read(&c.next)?
+                .expect("weft::stm::TQueue: a full chunk has a next one (internal bug)");
+            // Unlink it: a chunk freed while it still held the next one would free that
+            // one only at the next epoch collection, and so on down the chain, one chunk
+            // per collection, far slower than they are consumed.
+            tx.write(&c.next, None)?;
+            tx.write(&self.read, next)?;
         }
+        Ok(Some(value))
+    }
+
+    /// The value at `head`, if any, in `tx`'s view.
+    fn first(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        let head = tx.read(&self.head)?;
+        // SAFETY: `c` is used only in this function, which writes nothing.
+        let c = unsafe { chunk(tx, &self.read)? };
+        tx.read(&c.slots[slot_index(head, c.base)])
     }
 
     /// The first value without removing it; [`retry`]s while the queue is empty.
     pub fn peek(&self, tx: &mut Transaction) -> StmResult<T> {
-        let cell = tx.read(&self.read)?;
-        match tx.read(&cell)? {
-            Node::Nil => retry(),
-            Node::Cons(value, _) => Ok(value),
+        match self.first(tx)? {
+            Some(v) => Ok(v),
+            None => retry(),
         }
     }
 
     /// `true` when the queue holds no value.
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
-        let cell = tx.read(&self.read)?;
-        Ok(matches!(tx.read(&cell)?, Node::Nil))
+        Ok(self.first(tx)?.is_none())
     }
 
     /// Appends `value` in a transaction of its own.
@@ -127,6 +204,15 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     pub fn recv(&self) -> T {
         atomically(|tx| self.pop(tx))
     }
+}
+
+/// The slot of index `index` in the chunk whose first index is `base` (the invariants
+/// put it there: `base <= index < base + CHUNK`; every attempt sees a consistent state).
+#[inline]
+fn slot_index(index: u64, base: u64) -> usize {
+    let i = index.wrapping_sub(base);
+    debug_assert!(i < CHUNK as u64, "a TQueue index outside its chunk");
+    i as usize
 }
 
 impl<T> fmt::Debug for TQueue<T> {

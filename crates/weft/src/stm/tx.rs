@@ -296,6 +296,24 @@ impl Transaction {
                 }
             }
         }
+        let value = self.read_published(var)?;
+        // SAFETY: `read_published` returns the published value of a version no later than
+        // the snapshot: a `Box<T>` never mutated after publication, kept alive by the
+        // attempt's guard (pinned before the value was loaded) until the attempt ends.
+        Ok(unsafe { &*value }.clone())
+    }
+
+    /// The boxed value of `var` in this attempt's snapshot, logged as a read, without a
+    /// clone. The box is never mutated after publication and stays valid until the attempt
+    /// ends (its guard is pinned first).
+    #[inline(always)]
+    fn read_published<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        var: &TVar<T>,
+    ) -> StmResult<*const T> {
+        debug_assert!(!is_inline::<T>());
+        let p = var.ptr();
+        let h = var.header();
         self.pin();
         loop {
             match read_consistent(&h.lock, &h.value, READ_SPINS) {
@@ -305,15 +323,30 @@ impl Transaction {
                         continue;
                     }
                     self.log_read(ReadEntry { var: p, word });
-                    // SAFETY: `value` is the published value of a version no later than
-                    // the snapshot: a `Box<T>` never mutated after publication, kept
-                    // alive by the attempt's guard, pinned before the value was loaded.
-                    return Ok(unsafe { &*value.cast::<T>() }.clone());
+                    return Ok(value.cast::<T>().cast_const());
                 }
                 Err(ReadFail::Locked) if self.serial => crate::yield_now(),
                 Err(ReadFail::Locked) => return Err(StmError::conflict()),
             }
         }
+    }
+
+    /// Like [`Self::read`], but lends the value instead of cloning it: a pointer to the
+    /// value this attempt sees, for a boxed (not inline) `T`.
+    ///
+    /// The pointer is valid until the attempt ends, this attempt writes `var` again, or an
+    /// [`or_else`](Self::or_else) branch that wrote `var` is dropped (the last two drop
+    /// a pending value); the value is never mutated while it is valid.
+    pub(crate) fn read_ptr<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        var: &TVar<T>,
+    ) -> StmResult<*const T> {
+        assert!(!is_inline::<T>(), "read_ptr is for boxed values");
+        if let Some(i) = self.find_write(var.ptr()) {
+            // The pending value: a `Box<T>` owned by the entry (see `read`).
+            return Ok(self.bufs.writes[i].new.cast::<T>().cast_const());
+        }
+        self.read_published(var)
     }
 
     /// Adds a read to the read set (as `last`; the one it replaces goes to the vector).
