@@ -532,6 +532,27 @@ fn tqueue_transactional_push_is_all_or_nothing() {
     assert_eq!(atomically(|tx| Ok((q.pop(tx)?, q.pop(tx)?))), (1, 2));
 }
 
+/// One transaction pops and pushes back the same items many times, through chunks it
+/// makes and frees itself (whose variables' headers are reused by the next chunks it makes
+/// in that very attempt): the order survives and nothing is lost.
+#[test]
+fn tqueue_rotated_within_one_transaction() {
+    let q = TQueue::new();
+    atomically(|tx| (0..10u64).try_for_each(|i| q.push(tx, i)));
+    let seen = atomically(|tx| {
+        (0..100)
+            .map(|_| {
+                let x = q.pop(tx)?;
+                q.push(tx, x)?;
+                Ok(x)
+            })
+            .collect::<StmResult<Vec<_>>>()
+    });
+    assert_eq!(seen, (0..100).map(|i| i % 10).collect::<Vec<u64>>());
+    let rest: Vec<_> = (0..11).map(|_| atomically(|tx| q.try_pop(tx))).collect();
+    assert_eq!(rest, (0..10).map(Some).chain([None]).collect::<Vec<_>>());
+}
+
 /// Transactions that push or pop many items at once cross the queue's internal chunk
 /// boundaries (every 32 items) several times; one that is abandoned after crossing them
 /// leaves the queue as it was.

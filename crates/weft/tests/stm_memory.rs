@@ -12,6 +12,44 @@ use weft::stm::{stats, TQueue, TVar};
 fn variables_are_reused() {
     a_queue_reuses_the_cells_it_consumed();
     dropped_variables_are_reused();
+    a_header_reused_inside_a_transaction_is_a_new_variable();
+}
+
+/// A transaction writes a variable, drops its last handle, and creates new variables of
+/// other types, which reuse the dropped one's header (the free list is emptied first, so
+/// they do): each must read its own value, not the dropped variable's pending write (a
+/// `String` read as a `u64`, or a `u64` entry's null box read as a `String`), and commit
+/// its own writes.
+fn a_header_reused_inside_a_transaction_is_a_new_variable() {
+    let mut keep = Vec::new();
+    let start = stats().headers;
+    while stats().headers == start {
+        keep.push(TVar::new(0u8));
+    }
+    // The free list is empty: `a` and `later` take new headers; `n` reuses `a`'s, `s`
+    // reuses `n`'s.
+    let before = stats().headers;
+    let (n, s, later) = weft::stm::atomically(|tx| {
+        let a = TVar::new(String::from("old"));
+        tx.write(&a, String::from("pending"))?;
+        drop(a);
+        let n = TVar::new(7u64);
+        let got_n = tx.read(&n)?;
+        tx.write(&n, got_n + 1)?;
+        drop(n);
+        let s = TVar::new(String::from("fresh"));
+        let got_s = tx.read(&s)?;
+        let later = TVar::new(1u64);
+        tx.write(&later, 2)?;
+        Ok((got_n, got_s, later))
+    });
+    assert_eq!((n, s.as_str()), (7, "fresh"));
+    assert_eq!(later.load(), 2, "a write to the new variable was lost");
+    assert!(
+        stats().headers - before <= 2,
+        "the test meant the new variables to reuse the dropped ones' headers"
+    );
+    drop(keep);
 }
 
 fn a_queue_reuses_the_cells_it_consumed() {

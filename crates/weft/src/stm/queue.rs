@@ -1,26 +1,29 @@
 //! `TQueue`: an unbounded FIFO queue made of [`TVar`]s (GHC's `TQueue`/`TChan`).
 //!
-//! The queue is a chain of *chunks*, each [`CHUNK`] slots (`TVar<Option<T>>`, created
-//! empty) with the index of its first slot (`base`) and a link to the next chunk. Two
-//! counters say where the queue is: `head` (the next index to pop) and `tail` (the next
-//! index to push), both plain `u64` variables, stored inline; two more variables hold the
-//! chunks they fall in (`read`, `write`).
+//! The queue is a chain of *chunks* of slots (`TVar<Option<T>>`, created empty), each
+//! with the index of its first slot (`base`) and a link to the next chunk. The first chunk
+//! has [`FIRST_CHUNK`] slots and each next one twice as many, up to [`CHUNK`], so an empty
+//! queue stays small. Two counters say where the queue is: `head` (the next index to pop)
+//! and `tail` (the next index to push), plain `u64` variables, stored inline; two more
+//! variables hold the chunks they fall in (`read`, `write`).
 //!
 //! * A push writes its value into slot `tail` and moves `tail` on. The push that fills a
 //!   chunk's last slot also makes the next chunk, links it, and moves `write` there.
 //! * A pop reads slot `head`. Empty (`None`) means the queue is empty: the pop
 //!   [`retry`]s, so the popping thread sleeps until a push commits to that very slot.
-//!   Otherwise it moves `head` on, and after a chunk's last slot, `read` to the next chunk
-//!   (which the push that filled that slot made, in the same commit).
+//!   Otherwise it empties the slot (so the queue keeps no popped value) and moves `head`
+//!   on, and after a chunk's last slot, `read` to the next chunk (which the push that
+//!   filled that slot made, in the same commit), unlinking it from the chunk left behind.
 //!
-//! Invariants: `read.base <= head <= tail`, `head < read.base + CHUNK`, and the same of
-//! `tail` and `write`; slots below `tail` hold values, slots from `tail` on are empty.
+//! Invariants: `read.base <= head <= tail`, `head < read.base + read.len`, and the same
+//! of `tail` and `write`; the slots from `head` to `tail` hold the queue's values, in
+//! order, and every other slot is empty.
 //!
 //! A push and a pop on a non-empty queue touch disjoint variables (`tail`, its slot and
-//! `write`, against `head` and `read`), so they commit in parallel; on an empty queue they
-//! meet at slot `head == tail`. Per item a push allocates one box (its value) and retires
-//! one (the empty slot's); a pop allocates nothing. A chunk is freed once both counters
-//! have left it; until then it keeps the values popped from it (at most `CHUNK - 1`).
+//! `write`, against `head`, its slot and `read`), so they commit in parallel; on an empty
+//! queue they meet at slot `head == tail`. Per item, a push allocates one box (its value)
+//! and a pop one (the empty slot), besides the chunk's own (an empty box per slot); the
+//! epoch collector frees the boxes they replace.
 //!
 //! The chunks are reached without cloning the `Arc` that holds them (which would make a
 //! producer and a consumer on the same chunk bump one shared count for every item): an
@@ -32,10 +35,12 @@ use std::sync::Arc;
 
 use super::{atomically, retry, StmResult, TVar, Transaction};
 
-/// Slots per chunk.
+/// Slots of the first chunk.
+const FIRST_CHUNK: usize = 4;
+/// Most slots per chunk.
 const CHUNK: usize = 32;
 
-/// `CHUNK` consecutive slots of the queue, from index `base` on.
+/// Consecutive slots of the queue, from index `base` on.
 struct Chunk<T> {
     base: u64,
     slots: Box<[TVar<Option<T>>]>,
@@ -44,10 +49,10 @@ struct Chunk<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Chunk<T> {
-    fn new(base: u64) -> Arc<Self> {
+    fn new(base: u64, len: usize) -> Arc<Self> {
         Arc::new(Chunk {
             base,
-            slots: (0..CHUNK).map(|_| TVar::new(None)).collect(),
+            slots: (0..len).map(|_| TVar::new(None)).collect(),
             next: TVar::new(None),
         })
     }
@@ -116,7 +121,7 @@ unsafe fn chunk<'a, T: Clone + Send + Sync + 'static>(
 impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
-        let first = Chunk::new(0);
+        let first = Chunk::new(0, FIRST_CHUNK);
         TQueue {
             head: TVar::new(0),
             tail: TVar::new(0),
@@ -130,11 +135,11 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         let tail = tx.read(&self.tail)?;
         // SAFETY: `c` is last used before this operation writes `self.write`.
         let c = unsafe { chunk(tx, &self.write)? };
-        let i = slot_index(tail, c.base);
+        let i = slot_index(tail, c);
         tx.write(&c.slots[i], Some(value))?;
         tx.write(&self.tail, tail + 1)?;
-        if i + 1 == CHUNK {
-            let next = Chunk::new(tail + 1);
+        if i + 1 == c.slots.len() {
+            let next = Chunk::new(tail + 1, (2 * c.slots.len()).min(CHUNK));
             tx.write(&c.next, Some(next.clone()))?;
             tx.write(&self.write, next)?;
         }
@@ -154,12 +159,13 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         let head = tx.read(&self.head)?;
         // SAFETY: `c` is last used before this operation writes `self.read`.
         let c = unsafe { chunk(tx, &self.read)? };
-        let i = slot_index(head, c.base);
+        let i = slot_index(head, c);
         let Some(value) = tx.read(&c.slots[i])? else {
             return Ok(None);
         };
+        tx.write(&c.slots[i], None)?;
         tx.write(&self.head, head + 1)?;
-        if i + 1 == CHUNK {
+        if i + 1 == c.slots.len() {
             // The push that filled this slot linked the next chunk in the same commit.
             let next = tx
                 .read(&c.next)?
@@ -178,7 +184,7 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         let head = tx.read(&self.head)?;
         // SAFETY: `c` is used only in this function, which writes nothing.
         let c = unsafe { chunk(tx, &self.read)? };
-        tx.read(&c.slots[slot_index(head, c.base)])
+        tx.read(&c.slots[slot_index(head, c)])
     }
 
     /// The first value without removing it; [`retry`]s while the queue is empty.
@@ -206,12 +212,12 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     }
 }
 
-/// The slot of index `index` in the chunk whose first index is `base` (the invariants
-/// put it there: `base <= index < base + CHUNK`; every attempt sees a consistent state).
+/// The position of queue index `index` in chunk `c` (the invariants put it there, and
+/// every attempt sees a consistent state).
 #[inline]
-fn slot_index(index: u64, base: u64) -> usize {
-    let i = index.wrapping_sub(base);
-    debug_assert!(i < CHUNK as u64, "a TQueue index outside its chunk");
+fn slot_index<T>(index: u64, c: &Chunk<T>) -> usize {
+    let i = index.wrapping_sub(c.base);
+    debug_assert!(i < c.slots.len() as u64, "a TQueue index outside its chunk");
     i as usize
 }
 

@@ -394,7 +394,7 @@ unsafe impl Send for SendValuePtr {}
 /// variable frees that variable one collection later, and a chain of variables linked
 /// through their values (a linked list of `TVar`s) is freed one link per collection.
 /// Unlink what you remove (write the link to a value without the handle), as
-/// [`TQueue`](super::TQueue) does with the cells it consumes.
+/// [`TQueue`](super::TQueue) does with the chunks it leaves behind.
 ///
 /// Cloning is cheap (a reference count) and the clone refers to the same variable. Read
 /// and write it inside [`atomically`](super::atomically) with

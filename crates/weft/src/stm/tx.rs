@@ -250,12 +250,24 @@ impl Transaction {
     }
 
     /// The latest pending write of this attempt to `var`, if any.
+    ///
+    /// Matched by header *and* generation: the header of a variable this attempt wrote may
+    /// be released (its last handle dropped, here or on another thread) and reused by a
+    /// new variable, perhaps of another type, while the attempt runs; the old entry then
+    /// belongs to a variable that is gone (its commit skips it), never to the new one.
     #[inline]
-    fn find_write(&self, var: VarPtr) -> Option<usize> {
-        if self.bloom & var.bloom_bit() == 0 {
+    fn find_write<T>(&self, var: &TVar<T>) -> Option<usize> {
+        let p = var.ptr();
+        if self.bloom & p.bloom_bit() == 0 {
             return None;
         }
-        self.bufs.writes.iter().rposition(|e| e.var == var)
+        // Stable while `var` is alive: the generation changes only when the last handle
+        // goes.
+        let generation = var.header().generation.load(Ordering::Relaxed);
+        self.bufs
+            .writes
+            .iter()
+            .rposition(|e| e.var == p && e.generation == generation)
     }
 
     /// Reads `var`: this attempt's own pending write if it has one, else the value of the
@@ -268,14 +280,17 @@ impl Transaction {
     #[inline(always)]
     pub fn read<T: Clone + Send + Sync + 'static>(&mut self, var: &TVar<T>) -> StmResult<T> {
         let p = var.ptr();
-        if let Some(i) = self.find_write(p) {
+        if let Some(i) = self.find_write(var) {
             let e = &self.bufs.writes[i];
             if is_inline::<T>() {
-                // SAFETY: an inline entry's bits come from `to_bits::<T>`.
+                // SAFETY: `find_write` matched the header and its generation, so the entry
+                // was made through a handle of this very variable: its bits come from
+                // `to_bits::<T>`.
                 return Ok(unsafe { from_bits::<T>(e.bits) });
             }
-            // SAFETY: entries for `p` hold a `Box<T>` of this variable's `T`, owned by
-            // the entry and alive until the entry is dropped or installed.
+            // SAFETY: an entry of this very variable (header and generation, see
+            // `find_write`) holds a `Box<T>` of its `T`, owned by the entry and alive
+            // until the entry is dropped or installed.
             return Ok(unsafe { &*e.new.cast::<T>() }.clone());
         }
         let h = var.header();
@@ -342,7 +357,7 @@ impl Transaction {
         var: &TVar<T>,
     ) -> StmResult<*const T> {
         assert!(!is_inline::<T>(), "read_ptr is for boxed values");
-        if let Some(i) = self.find_write(var.ptr()) {
+        if let Some(i) = self.find_write(var) {
             // The pending value: a `Box<T>` owned by the entry (see `read`).
             return Ok(self.bufs.writes[i].new.cast::<T>().cast_const());
         }
@@ -401,13 +416,14 @@ impl Transaction {
         value: T,
     ) -> StmResult<()> {
         let p = var.ptr();
-        if let Some(i) = self.find_write(p) {
+        if let Some(i) = self.find_write(var) {
             if i >= self.mark {
                 let e = &mut self.bufs.writes[i];
                 if is_inline::<T>() {
                     e.bits = to_bits(value);
                 } else {
-                    // SAFETY: as in `read`: the entry owns a `Box<T>` of this `T`.
+                    // SAFETY: as in `read`: an entry of this very variable owns a `Box<T>`
+                    // of its `T`.
                     unsafe { *e.new.cast::<T>() = value };
                 }
                 return Ok(());
