@@ -532,6 +532,93 @@ fn tqueue_transactional_push_is_all_or_nothing() {
     assert_eq!(atomically(|tx| Ok((q.pop(tx)?, q.pop(tx)?))), (1, 2));
 }
 
+/// A value whose destructor runs a transaction of its own (on a counter of its own).
+#[derive(Clone)]
+struct CountsItsDrops(Arc<TVar<u32>>);
+
+impl Drop for CountsItsDrops {
+    fn drop(&mut self) {
+        atomically(|tx| tx.modify(&self.0, |n| n + 1));
+    }
+}
+
+/// A pending write overwritten by a second write in the same transaction: the value it
+/// replaces is dropped after the transaction, not inside it (where its destructor's own
+/// transaction would be nested, and panic).
+#[test]
+fn a_pending_value_overwritten_is_dropped_after_the_transaction() {
+    let drops = Arc::new(TVar::new(0u32));
+    let v = TVar::new(CountsItsDrops(drops.clone()));
+    atomically(|tx| {
+        tx.write(&v, CountsItsDrops(drops.clone()))?;
+        tx.write(&v, CountsItsDrops(drops.clone()))
+    });
+    // The first pending value, and the clones `atomically` made (none here: the closure
+    // is run once) are dropped by now; the replaced initial value goes with the epoch.
+    assert!(
+        drops.load() >= 1,
+        "the overwritten pending value was not dropped"
+    );
+    // The same through a queue: a push and a pop of the same slot in one transaction.
+    let q = TQueue::new();
+    let got = atomically(|tx| {
+        q.push(tx, CountsItsDrops(drops.clone()))?;
+        q.pop(tx)
+    });
+    drop(got);
+    assert!(atomically(|tx| q.is_empty(tx)));
+}
+
+/// Values kept back from destruction by a transaction that panicked on a kernel thread
+/// are destroyed when the thread exits, not leaked.
+#[test]
+fn values_kept_back_by_a_panicking_transaction_are_dropped_at_thread_exit() {
+    let live = Arc::new(());
+    let v = TVar::new(Some(live.clone()));
+    let (v2, live2) = (v.clone(), live.clone());
+    let r = std::thread::spawn(move || {
+        atomically(|tx| {
+            tx.write(&v2, Some(live2.clone()))?;
+            panic!("a user panic inside a transaction");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    })
+    .join();
+    assert!(r.is_err(), "the panic propagates");
+    // `live` itself, the one in `v`, and `live2` (dropped when the closure was) remain;
+    // the pending value's clone must be gone.
+    assert_eq!(Arc::strong_count(&live), 2, "the pending value leaked");
+    drop(v);
+}
+
+/// `retry` in a transaction whose every variable is dropped by the time it would wait
+/// panics with a message instead of sleeping for ever.
+#[test]
+fn retry_on_variables_that_are_all_gone_panics() {
+    let (tx_done, rx_done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = catch_unwind(|| {
+            atomically(|tx| {
+                let v = TVar::new(0u64);
+                let x = tx.read(&v)?;
+                check(x > 0)
+            })
+        });
+        let msg = r
+            .err()
+            .and_then(|e| e.downcast::<&str>().ok().map(|s| s.to_string()));
+        let _ = tx_done.send(msg);
+    });
+    let msg = rx_done
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the retry slept instead of panicking");
+    assert!(
+        msg.as_deref().is_some_and(|m| m.contains("dropped")),
+        "unexpected outcome: {msg:?}"
+    );
+}
+
 /// One transaction pops and pushes back the same items many times, through chunks it
 /// makes and frees itself (whose variables' headers are reused by the next chunks it makes
 /// in that very attempt): the order survives and nothing is lost.

@@ -345,7 +345,8 @@ fn take_buffers() -> Box<Buffers> {
 #[inline]
 pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     b.reads.clear();
-    if b.reads.capacity() <= 4096 {
+    // Not the vectors of a huge transaction: they would stay with the thread for good.
+    if b.reads.capacity() <= 4096 && b.writes_capacity() <= 4096 {
         let old = SPARE.with(|s| s.replace(Box::into_raw(b)));
         if !old.is_null() {
             // SAFETY: as in `SpareOwner::drop`.
@@ -357,11 +358,27 @@ pub(crate) fn give_buffers(mut b: Box<Buffers>) {
 /// A value kept back from destruction, with its destructor.
 type KeptBack = (*mut (), unsafe fn(*mut ()));
 
+/// Values kept back from destruction on one kernel thread. Those still here when the
+/// thread exits (a transaction panicked, and no transaction ran on the thread since) are
+/// destroyed then.
+struct KeptBackList(std::cell::RefCell<Vec<KeptBack>>);
+
+impl Drop for KeptBackList {
+    fn drop(&mut self) {
+        // A destructor that runs a transaction now finds the list gone and drops what it
+        // would have kept back at once (see `drop_value`).
+        for (p, drop_fn) in self.0.get_mut().drain(..) {
+            // SAFETY: `drop_value`'s caller handed over `p` with its destructor; each is
+            // taken out of the list once.
+            unsafe { drop_fn(p) };
+        }
+    }
+}
+
 std::thread_local! {
     /// Values whose destruction the runtime started while this kernel thread was inside a
     /// transaction (see [`drop_value`]), with their destructors.
-    static DEFERRED: std::cell::RefCell<Vec<KeptBack>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static DEFERRED: KeptBackList = const { KeptBackList(std::cell::RefCell::new(Vec::new())) };
     /// `DEFERRED` may be non-empty (one flag for the hot path to look at).
     static ANY_DEFERRED: Cell<bool> = const { Cell::new(false) };
 }
@@ -386,13 +403,17 @@ fn in_transaction() -> bool {
 /// `p` must be a value that `drop_fn` drops, owned by the caller and dropped by nobody
 /// else; `drop_fn` must be safe to call for it on this thread (its type is `Send`).
 pub(crate) unsafe fn drop_value(p: *mut (), drop_fn: unsafe fn(*mut ())) {
-    if in_transaction() {
-        DEFERRED.with(|d| d.borrow_mut().push((p, drop_fn)));
+    // (While the thread exits, the list may be gone already: then it is dropped at once.)
+    if in_transaction()
+        && DEFERRED
+            .try_with(|d| d.0.borrow_mut().push((p, drop_fn)))
+            .is_ok()
+    {
         ANY_DEFERRED.with(|a| a.set(true));
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { drop_fn(p) };
+        return;
     }
+    // SAFETY: the caller's contract.
+    unsafe { drop_fn(p) };
 }
 
 /// Runs the destructors [`drop_value`] kept back on this thread (once the current
@@ -415,7 +436,9 @@ fn drop_deferred_now() {
     }
     ANY_DEFERRED.with(|a| a.set(false));
     loop {
-        let batch = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        let Ok(batch) = DEFERRED.try_with(|d| std::mem::take(&mut *d.0.borrow_mut())) else {
+            return;
+        };
         if batch.is_empty() {
             return;
         }
@@ -612,6 +635,11 @@ fn run<R>(f: &impl Fn(&mut Transaction) -> StmResult<R>, wait: Wait) -> Result<R
                     read_any,
                     "weft::stm::retry in a transaction that read no TVar: nothing can ever \
                      wake it"
+                );
+                assert!(
+                    !vars.is_empty(),
+                    "weft::stm::retry in a transaction whose TVars have all been dropped \
+                     (the last handle of each is gone): nothing can ever wake it"
                 );
                 let woke = wait_for_change(&mut vars, wait);
                 if !woke {

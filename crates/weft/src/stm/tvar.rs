@@ -408,9 +408,23 @@ unsafe impl Send for SendValuePtr {}
 /// atomically(|tx| tx.write(&w, 2));
 /// assert_eq!(v.load(), 2);
 /// ```
+///
+/// `TVar<T>` is invariant in `T`: a handle cannot be turned into one of a subtype or a
+/// supertype, which would let a function that keeps its `&'static` argument be stored
+/// through one handle and called with a short-lived reference through the other:
+///
+/// ```compile_fail
+/// use weft::stm::TVar;
+/// fn ignore(_: &String) {}
+/// let v: TVar<for<'a> fn(&'a String)> = TVar::new(ignore);
+/// let w: TVar<fn(&'static String)> = v.clone();
+/// ```
 pub struct TVar<T> {
     ptr: VarPtr,
-    _value: PhantomData<T>,
+    /// Invariant in `T` (as `Cell<T>` is): a `TVar` both hands out and takes in `T`s, so
+    /// turning a `TVar<T>` into a `TVar<U>` for a subtype or supertype `U` would let a
+    /// value of one type be read as the other.
+    _value: PhantomData<fn(T) -> T>,
 }
 
 // SAFETY: a `TVar<T>` hands out clones of `T` to any thread and moves `T`s in from any

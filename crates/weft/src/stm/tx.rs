@@ -153,12 +153,16 @@ fn unlock_all(locked: &[WriteEntry]) {
 
 /// Checks that nothing in `reads` has changed (words equal, or locked by this commit,
 /// which holds `writes`, at the version that was read).
+///
+/// A dead entry (its variable was retired) holds no lock: its header may be a new
+/// variable's now, locked by another commit, which must not pass for this one's.
 #[inline(always)]
 fn validate(reads: &[ReadEntry], writes: &[WriteEntry]) -> bool {
     reads.iter().all(|r| {
         let w = r.var.header().lock.load();
         same_version(w, r.word)
-            || (same_version(w, r.word | LOCKED) && writes.iter().any(|e| e.var == r.var))
+            || (same_version(w, r.word | LOCKED)
+                && writes.iter().any(|e| !e.dead && e.var == r.var))
     })
 }
 
@@ -169,6 +173,13 @@ pub(crate) struct Buffers {
     writes: Vec<WriteEntry>,
     /// Values replaced by a commit, retired once its locks are released.
     retired: Vec<Retired>,
+}
+
+impl Buffers {
+    /// The larger capacity of the write vectors.
+    pub(crate) fn writes_capacity(&self) -> usize {
+        self.writes.capacity().max(self.retired.capacity())
+    }
 }
 
 /// Why a commit failed.
@@ -423,8 +434,15 @@ impl Transaction {
                     e.bits = to_bits(value);
                 } else {
                     // SAFETY: as in `read`: an entry of this very variable owns a `Box<T>`
-                    // of its `T`.
-                    unsafe { *e.new.cast::<T>() = value };
+                    // of its `T`, valid for reads and writes.
+                    let old = unsafe { std::ptr::replace(e.new.cast::<T>(), value) };
+                    if std::mem::needs_drop::<T>() {
+                        // A user value dropped inside the transaction: kept back until
+                        // `atomically` returns, like the others (its destructor may run a
+                        // transaction of its own).
+                        // SAFETY: a fresh `Box<T>`, owned here; `drop_boxed::<T>` drops it.
+                        unsafe { super::drop_value(box_value(old), drop_boxed::<T>) };
+                    }
                 }
                 return Ok(());
             }
@@ -731,3 +749,44 @@ impl Drop for Transaction {
 struct SendValue(*mut ());
 // SAFETY: it points to a `T: Send + Sync` value that only the destructor touches.
 unsafe impl Send for SendValue {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A dead write entry (its variable was retired) whose header is now another
+    /// variable's, read by this attempt and locked by *another* commit: validation must
+    /// not take that lock for this commit's own.
+    #[test]
+    fn validation_does_not_count_a_dead_entry_as_a_lock_it_holds() {
+        let b = TVar::new(1u64);
+        let h = b.header();
+        let word = h.lock.load();
+        let reads = [ReadEntry { var: b.ptr(), word }];
+        let dead = WriteEntry {
+            var: b.ptr(),
+            new: std::ptr::null_mut(),
+            bits: 0,
+            drop_new: drop_nothing,
+            seen: 0,
+            generation: h.generation.load(Ordering::Relaxed).wrapping_sub(1),
+            dead: true,
+            read: NOT_READ,
+        };
+        // Another commit to `b` holds its lock.
+        assert!(h.lock.try_lock(word));
+        let passed = validate(&reads, std::slice::from_ref(&dead));
+        h.lock.unlock_unchanged(word);
+        assert!(!passed, "validated a read another commit holds locked");
+        // With the entry live (this commit's own lock), the same read validates.
+        let live = WriteEntry {
+            dead: false,
+            generation: h.generation.load(Ordering::Relaxed),
+            ..dead
+        };
+        assert!(h.lock.try_lock(word));
+        let passed = validate(&reads, std::slice::from_ref(&live));
+        h.lock.unlock_unchanged(word);
+        assert!(passed);
+    }
+}
