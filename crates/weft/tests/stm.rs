@@ -619,6 +619,32 @@ fn retry_on_variables_that_are_all_gone_panics() {
     );
 }
 
+/// A queue dropped with items in it (several chunks) destroys them all once the epoch
+/// collector has moved on: nothing leaks, and the chain of chunks goes at once.
+#[test]
+fn tqueue_dropped_with_a_backlog_frees_its_items() {
+    let item = Arc::new(());
+    let q = TQueue::new();
+    // 4 + 8 + 16 slots, and some of the 32-slot chunk.
+    for _ in 0..40 {
+        q.send(item.clone());
+    }
+    drop(q);
+    let v = TVar::new(vec![0u8]);
+    let deadline = Instant::now() + Duration::from_secs(if cfg!(miri) { 600 } else { 5 });
+    let mut rounds = 0;
+    while Arc::strong_count(&item) > 1 && Instant::now() < deadline && rounds < 100_000 {
+        // Pins that make the collector advance and collect.
+        atomically(|tx| tx.modify(&v, |x| x));
+        rounds += 1;
+    }
+    assert_eq!(
+        Arc::strong_count(&item),
+        1,
+        "items of a dropped queue still alive after {rounds} transactions"
+    );
+}
+
 /// One transaction pops and pushes back the same items many times, through chunks it
 /// makes and frees itself (whose variables' headers are reused by the next chunks it makes
 /// in that very attempt): the order survives and nothing is lost.

@@ -13,6 +13,34 @@ fn variables_are_reused() {
     a_queue_reuses_the_cells_it_consumed();
     dropped_variables_are_reused();
     a_header_reused_inside_a_transaction_is_a_new_variable();
+    a_dropped_queue_frees_its_backlog_at_once();
+}
+
+/// A queue dropped with many items in it frees all its chunks after a collection or two,
+/// not one chunk per epoch collection (each chunk holds the next one's last `Arc`).
+fn a_dropped_queue_frees_its_backlog_at_once() {
+    let items = 50_000u64;
+    let q = TQueue::new();
+    for i in 0..items {
+        q.send(i);
+    }
+    let before = stats().reclaimed;
+    drop(q);
+    // Give the epoch collector work to do: it collects every so many pins.
+    let v = TVar::new(vec![0u8]);
+    for _ in 0..5_000 {
+        weft::stm::atomically(|tx| {
+            tx.modify(&v, |mut x| {
+                x[0] = x[0].wrapping_add(1);
+                x
+            })
+        });
+    }
+    let freed = stats().reclaimed - before;
+    assert!(
+        freed >= items,
+        "{freed} variables freed of the dropped queue's more than {items}"
+    );
 }
 
 /// A transaction writes a variable, drops its last handle, and creates new variables of

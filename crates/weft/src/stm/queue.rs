@@ -58,6 +58,25 @@ impl<T: Clone + Send + Sync + 'static> Chunk<T> {
     }
 }
 
+impl<T> Drop for Chunk<T> {
+    fn drop(&mut self) {
+        // The link to the next chunk is this chunk's own variable. Left to the epoch
+        // collector, a dropped queue's chain of chunks would go one chunk per collection
+        // (each freed chunk retires the next one's last `Arc`); taken here, the chain goes
+        // at once, in a loop rather than by recursion.
+        // SAFETY: `next` is never lent by `read_ptr` (it is read with clones), and it is
+        // dropped right after, with this chunk.
+        let mut next = unsafe { self.next.take_unshared() }.flatten();
+        while let Some(chunk) = next.take() {
+            let Some(mut chunk) = Arc::into_inner(chunk) else {
+                break; // still held elsewhere (by the queue, or an attempt)
+            };
+            // SAFETY: as above, for the chunk dropped at the end of this iteration.
+            next = unsafe { chunk.next.take_unshared() }.flatten();
+        }
+    }
+}
+
 /// An unbounded FIFO queue of transactional variables: use it inside transactions with
 /// [`push`](TQueue::push) and [`pop`](TQueue::pop) (which retries while the queue is empty),
 /// or on its own with [`send`](TQueue::send) and [`recv`](TQueue::recv).

@@ -511,6 +511,39 @@ impl<T> TVar<T> {
     pub fn same(a: &Self, b: &Self) -> bool {
         a.ptr == b.ptr
     }
+
+    /// Takes the (boxed) value out of a variable of which this is the only handle, now
+    /// rather than through the epoch collector, and leaves the variable empty. `None` when
+    /// another handle or count exists, or the value is inline.
+    ///
+    /// # Safety
+    ///
+    /// No pointer into the value lent by `Transaction::read_ptr` may be used after this
+    /// call, and the variable must not be read through this handle again (drop it next).
+    pub(crate) unsafe fn take_unshared(&mut self) -> Option<T> {
+        let h = self.header();
+        // `Acquire`: the handles that are gone gave their counts back with `Release`
+        // after their last read, so those reads (and the clones they made of the value)
+        // are over.
+        if h.refs.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        // No other handle: no read can start. A `retry` waiter may still take a count, but
+        // waiters look only at the lock word. The lock keeps a stale commit out.
+        let seen = loop {
+            let w = h.lock.load();
+            if w & super::vlock::LOCKED == 0 && h.lock.try_lock(w) {
+                break w;
+            }
+            crate::loom::spin_hint();
+        };
+        let value = h.value.swap(std::ptr::null_mut(), Ordering::Relaxed);
+        h.lock.unlock_unchanged(seen);
+        // SAFETY: a non-null value of this variable is a `Box<T>` owned by the header
+        // (inline values leave it null); swapped out, it is ours, and no reader can reach
+        // it (above; `read_ptr` borrowers are excluded by the caller).
+        (!value.is_null()).then(|| *unsafe { Box::from_raw(value.cast::<T>()) })
+    }
 }
 
 impl<T> Clone for TVar<T> {
