@@ -25,6 +25,10 @@
 //! and a pop one (the empty slot), besides the chunk's own (an empty box per slot); the
 //! epoch collector frees the boxes they replace.
 //!
+//! A dropped queue frees its whole chain of chunks at once: each chunk takes its link's
+//! value out directly when it is dropped (there is no other handle to it), instead of
+//! leaving it to the epoch collector, which would free one chunk per collection.
+//!
 //! The chunks are reached without cloning the `Arc` that holds them (which would make a
 //! producer and a consumer on the same chunk bump one shared count for every item): an
 //! operation borrows the chunk for as long as its transaction attempt keeps the `Arc` it
