@@ -23,7 +23,7 @@
 //! |---|---|
 //! | green threads, M:N scheduling, parallelism | [`spawn`], [`Builder`], [`Runtime`], [`scope`] |
 //! | cooperative multitasking | [`yield_now`], [`runtime::coop`] (the budget) |
-//! | the parking core every primitive stands on | [`park`], [`park::lot`] (queues keyed by address) |
+//! | the parking core every primitive stands on | [`park`] (and, inside the crate, a parking lot: wait queues keyed by address) |
 //! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
@@ -81,7 +81,7 @@ mod loom;
 mod park {
     //! Under loom: the parking lot on the stand-ins of `loom::model`.
     pub(crate) use crate::loom::{park_on, WaitReason};
-    pub mod lot;
+    pub(crate) mod lot;
     pub(crate) mod state;
 }
 #[cfg(loom)]

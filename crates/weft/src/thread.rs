@@ -169,6 +169,12 @@ impl fmt::Debug for Thread {
 
 thread_local! {
     static KERNEL: OnceCell<Thread> = const { OnceCell::new() };
+    /// The handle for a kernel thread's last moments, once `KERNEL` has been destroyed
+    /// (a thread-local's destructor that waits on a weft lock): made at most once per
+    /// thread and leaked, so that every call returns the same handle (a parked thread
+    /// must be woken through the handle it parked with). No drop glue, so it stays
+    /// usable while the thread's other thread-locals are destroyed.
+    static LATE: std::cell::Cell<Option<&'static Thread>> = const { std::cell::Cell::new(None) };
 }
 
 /// The handle of the calling thread: the green thread running this code, or else the
@@ -177,10 +183,25 @@ pub fn current() -> Thread {
     if let Some(t) = crate::runtime::worker::current_green() {
         return t;
     }
-    KERNEL.with(|k| k.get_or_init(Thread::new_kernel).clone())
+    current_kernel()
 }
 
 /// The calling kernel thread's handle (never a green thread's).
 pub(crate) fn current_kernel() -> Thread {
-    KERNEL.with(|k| k.get_or_init(Thread::new_kernel).clone())
+    KERNEL
+        .try_with(|k| k.get_or_init(Thread::new_kernel).clone())
+        .unwrap_or_else(|_| late_kernel())
+}
+
+/// [`current_kernel`] while the thread exits, after `KERNEL` is gone.
+#[cold]
+fn late_kernel() -> Thread {
+    LATE.with(|l| {
+        let t = l.get().unwrap_or_else(|| {
+            let t: &'static Thread = Box::leak(Box::new(Thread::new_kernel()));
+            l.set(Some(t));
+            t
+        });
+        t.clone()
+    })
 }

@@ -150,6 +150,20 @@ const CASES: &[Case] = &[
             )
         },
     ),
+    (
+        "a_lock_waited_on_in_a_thread_local_destructor",
+        &[],
+        |st, out, _| {
+            expect(
+                st.success(),
+                "no abort: the destructor waits, then takes the lock",
+            )?;
+            expect(
+                out.contains("locked at exit: 7"),
+                "the destructor got the lock",
+            )
+        },
+    ),
 ];
 
 fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(), String> {
@@ -301,6 +315,36 @@ fn scenario(name: &str) {
                 std::thread::sleep(Duration::from_millis(1));
             }
             drop(h);
+        }
+        "a_lock_waited_on_in_a_thread_local_destructor" => {
+            // A thread-local whose destructor locks a contended weft mutex: it runs after
+            // the thread's weft handle is gone, and must still be able to park.
+            struct LocksAtExit(Arc<weft::sync::Mutex<u32>>);
+            impl Drop for LocksAtExit {
+                fn drop(&mut self) {
+                    let v = *self.0.lock();
+                    println!("locked at exit: {v}");
+                }
+            }
+            thread_local! {
+                static AT_EXIT: std::cell::RefCell<Option<LocksAtExit>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            let m = Arc::new(weft::sync::Mutex::new(0u32));
+            let mut g = m.lock();
+            let t = {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    // Thread-locals are destroyed in the reverse order of their first
+                    // use: weft's handle, made after `AT_EXIT`, is gone before it.
+                    AT_EXIT.with(|a| *a.borrow_mut() = Some(LocksAtExit(m)));
+                    let _ = weft::current();
+                })
+            };
+            std::thread::sleep(Duration::from_millis(100));
+            *g = 7;
+            drop(g);
+            t.join().unwrap();
         }
         other => panic!("unknown scenario {other}"),
     }

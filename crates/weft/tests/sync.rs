@@ -454,3 +454,31 @@ fn semaphore_permits_are_conserved_under_churn() {
     }
     assert_eq!(sem.available_permits(), 2);
 }
+
+/// Green threads left parked on locks when their runtime shuts down never run again: an
+/// unlock must not hand them the lock (or permits), which they could never give back.
+#[test]
+fn threads_of_a_dropped_runtime_are_not_handed_locks() {
+    use std::time::Duration;
+    use weft::sync::{Mutex, Semaphore};
+    let m = std::sync::Arc::new(Mutex::new(0u32));
+    let s = std::sync::Arc::new(Semaphore::new(0));
+    let g = m.lock();
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let (m2, s2) = (m.clone(), s.clone());
+    let _a = rt.spawn(move || *m2.lock() += 1);
+    let _b = rt.spawn(move || s2.acquire(1).map(|p| p.forget()));
+    // Both park (and wait long enough that an unlock would hand the mutex over).
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rt);
+    drop(g);
+    s.add_permits(1);
+    assert!(
+        m.try_lock().is_ok(),
+        "the mutex went to a thread that will never run"
+    );
+    assert!(
+        s.try_acquire(1).is_ok(),
+        "the permit went to a thread that will never run"
+    );
+}

@@ -1,6 +1,11 @@
 //! The parking lot: wait queues keyed by an address, for primitives that keep no queue
 //! of their own (a weft `Mutex` is one byte plus its data).
 //!
+//! Private to the crate: the tokens it hands over mean "you now own the lock" to weft's
+//! primitives, so code outside weft must not be able to unpark (or park on) their keys,
+//! and its callbacks are weft's own (none may panic: a waiter queued by a panicking
+//! `before_sleep` would stay queued).
+//!
 //! # Algorithm
 //!
 //! A fixed table of buckets, each a short lock around a FIFO queue of waiters. A key
@@ -88,6 +93,10 @@ pub fn overdue(first: usize, now: usize, bits: u32) -> bool {
 pub(crate) struct LotCell {
     queued: AtomicBool,
     token: AtomicUsize,
+    /// The thread will never run again (a green thread left parked when its runtime
+    /// shut down): unparkers drop its queue entry instead of handing it anything, such
+    /// as the ownership of a lock it could never release.
+    abandoned: AtomicBool,
 }
 
 impl LotCell {
@@ -95,7 +104,13 @@ impl LotCell {
         LotCell {
             queued: AtomicBool::new(false),
             token: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the thread as never to run again (see `abandoned`).
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 }
 
@@ -381,6 +396,12 @@ pub fn unpark_filter(
     while i < q.len() {
         if q[i].key != key {
             i += 1;
+            continue;
+        }
+        if q[i].thread.inner.lot.abandoned.load(Ordering::Relaxed) {
+            // Gone for good: out of the queue, offered nothing (its `queued` flag is never
+            // looked at again).
+            q.remove(i);
             continue;
         }
         match filter(q[i].token) {

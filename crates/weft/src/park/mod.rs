@@ -43,7 +43,7 @@
 //! [`WaitReason`] pointer live in the thread's control block on the heap.
 
 pub(crate) mod futex;
-pub mod lot;
+pub(crate) mod lot;
 pub(crate) mod state;
 
 use std::time::{Duration, Instant};

@@ -481,8 +481,11 @@ impl Worker<'_> {
     /// At shutdown: green threads still parked are never resumed. Their contexts (and
     /// stacks) are leaked, not dropped: dropping would unwind them, running their code
     /// during shutdown; reusing their stacks could free memory others still borrow.
+    /// Their entries in lock queues are dropped by the next unparker, which would
+    /// otherwise hand them a lock (or permits) they could never give back.
     fn abandon(&mut self) {
         for slot in self.slots.iter_mut().filter_map(Option::take) {
+            slot.thread.inner.lot.abandon();
             std::mem::forget(slot.ctx);
         }
     }
