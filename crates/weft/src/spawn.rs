@@ -297,6 +297,11 @@ where
 /// the *green* thread's name (the default hook would name the worker).
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
+    // `take_hook`/`set_hook` panic on a thread that is panicking (a spawn from a `Drop`
+    // during unwinding), which would abort: install it at a later spawn instead.
+    if std::thread::panicking() {
+        return;
+    }
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {

@@ -497,3 +497,45 @@ fn timers_of_parks_that_ended_early_do_not_pile_up() {
         "{pending} timers pending after {parks} early wake-ups"
     );
 }
+
+/// A runtime name with a NUL byte (which no thread name can hold) is an error, not a
+/// panic inside `build`.
+#[test]
+fn a_runtime_name_with_a_nul_is_an_error() {
+    let e = weft::Runtime::builder().name("a\0b").build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("NUL"), "{e}");
+}
+
+/// A worker that leaves green threads parked when its runtime is dropped keeps its kernel
+/// thread, so the thread-locals they may borrow (`with` across a park) are not destroyed
+/// under them.
+#[test]
+fn a_dropped_runtime_keeps_the_thread_locals_its_parked_threads_use() {
+    struct SetsOnDrop(Arc<AtomicBool>);
+    impl Drop for SetsOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static ON_WORKER: std::cell::RefCell<Option<SetsOnDrop>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let destroyed = Arc::new(AtomicBool::new(false));
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let d = destroyed.clone();
+    let _parked = rt.spawn(move || {
+        ON_WORKER.with(|t| *t.borrow_mut() = Some(SetsOnDrop(d)));
+        loop {
+            weft::park::park();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    drop(rt);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !destroyed.load(Ordering::SeqCst),
+        "the worker's thread-locals were destroyed under a parked green thread"
+    );
+}

@@ -164,6 +164,36 @@ const CASES: &[Case] = &[
             )
         },
     ),
+    ("first_spawn_while_unwinding", &[], |st, out, _| {
+        expect(st.success(), "no abort from installing the panic hook")?;
+        expect(
+            out.contains("spawned while unwinding: 42"),
+            "the spawn worked",
+        )
+    }),
+    (
+        "a_panic_escaping_a_green_thread_aborts_cleanly",
+        &[],
+        |st, _, err| {
+            use std::os::unix::process::ExitStatusExt;
+            expect(
+                st.signal() == Some(libc::SIGABRT),
+                "must abort, not unwind the worker",
+            )?;
+            expect(
+                err.contains("a panic escaped a green thread"),
+                "says why it aborts",
+            )
+        },
+    ),
+    (
+        "a_panic_on_the_smallest_stack_with_backtraces",
+        &[("RUST_BACKTRACE", "1")],
+        |st, out, _| {
+            expect(st.success(), "the panic is caught and returned by join")?;
+            expect(out.contains("joined: Err"), "join returns the panic")
+        },
+    ),
 ];
 
 fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(), String> {
@@ -345,6 +375,46 @@ fn scenario(name: &str) {
             *g = 7;
             drop(g);
             t.join().unwrap();
+        }
+        "first_spawn_while_unwinding" => {
+            // The first spawn of the process happens in a destructor run by a panic.
+            struct SpawnsOnDrop;
+            impl Drop for SpawnsOnDrop {
+                fn drop(&mut self) {
+                    let h = weft::Builder::new().spawn(|| 41 + 1).unwrap();
+                    println!("spawned while unwinding: {}", h.join().unwrap());
+                }
+            }
+            let r = std::thread::spawn(|| {
+                let _guard = SpawnsOnDrop;
+                panic!("unwinding");
+            })
+            .join();
+            assert!(r.is_err());
+        }
+        "a_panic_escaping_a_green_thread_aborts_cleanly" => {
+            // A detached green thread's result panics when it is dropped, after the
+            // thread's closure has returned.
+            struct Bomb;
+            impl Drop for Bomb {
+                fn drop(&mut self) {
+                    panic!("a result that panics on drop");
+                }
+            }
+            let rt = weft::Runtime::builder().workers(1).build().unwrap();
+            drop(rt.spawn(|| {
+                weft::sleep(Duration::from_millis(20));
+                Bomb
+            }));
+            std::thread::sleep(Duration::from_millis(500));
+            println!("not reached");
+        }
+        "a_panic_on_the_smallest_stack_with_backtraces" => {
+            let h = weft::Builder::new()
+                .stack_size(weft::MIN_STACK_SIZE)
+                .spawn(|| -> u32 { panic!("on a small stack") })
+                .unwrap();
+            println!("joined: {:?}", h.join().map_err(|_| "panicked"));
         }
         other => panic!("unknown scenario {other}"),
     }

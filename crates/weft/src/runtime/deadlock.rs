@@ -36,6 +36,8 @@ use crate::thread::{Thread, ThreadInner};
 
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
+/// Kernel threads of stopped workers that never exit (see `worker_retired`).
+static RETIRED: AtomicUsize = AtomicUsize::new(0);
 static ASLEEP: AtomicUsize = AtomicUsize::new(0);
 static JOINERS: AtomicUsize = AtomicUsize::new(0);
 
@@ -94,6 +96,11 @@ pub(crate) fn worker_started() {
 pub(crate) fn worker_stopped() {
     WORKERS.fetch_sub(1, Ordering::SeqCst);
     bump();
+}
+/// A stopped worker whose kernel thread stays (asleep for ever: it left green threads
+/// parked); it is no unknown thread that could wake anyone.
+pub(crate) fn worker_retired() {
+    RETIRED.fetch_add(1, Ordering::SeqCst);
 }
 pub(crate) fn worker_asleep() {
     ASLEEP.fetch_add(1, Ordering::SeqCst);
@@ -206,7 +213,7 @@ pub(crate) fn check_from_idle_worker() {
     if first != second || EPOCH.load(Ordering::SeqCst) != first.epoch {
         return;
     }
-    if threads != workers + first.kernel_parked {
+    if threads != workers + RETIRED.load(Ordering::SeqCst) + first.kernel_parked {
         return;
     }
     deliver(build_report());

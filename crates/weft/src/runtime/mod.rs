@@ -52,9 +52,22 @@ pub(crate) struct Shared {
     /// Spawned green threads that have not finished.
     pub(crate) live: AtomicUsize,
     pub(crate) name: String,
+    /// Workers whose loop has ended (see [`Shared::worker_done`]), and the condition
+    /// `Runtime::drop` waits on for them.
+    pub(crate) done: std::sync::Mutex<usize>,
+    pub(crate) done_cv: std::sync::Condvar,
 }
 
 impl Shared {
+    /// Called by each worker thread when its loop has ended.
+    fn worker_done(&self) {
+        *self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.done_cv.notify_all();
+    }
+
     pub(crate) fn wake_green(&self, home: &AtomicU32, slot: &AtomicU32) {
         worker::wake_green(self, home, slot);
     }
@@ -141,6 +154,16 @@ impl RuntimeBuilder {
     ///
     /// `workers(0)`, more than 65 536 workers, or a failure to start a kernel thread.
     pub fn build(self) -> io::Result<Runtime> {
+        // Worker threads are named after it, and a thread name cannot hold a NUL.
+        if self.name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a weft runtime name cannot contain a NUL byte: {:?}",
+                    self.name
+                ),
+            ));
+        }
         let n = match self.workers {
             Some(0) => {
                 return Err(io::Error::new(
@@ -177,6 +200,8 @@ impl RuntimeBuilder {
             shutdown: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             name: self.name.clone(),
+            done: std::sync::Mutex::new(0),
+            done_cv: std::sync::Condvar::new(),
         });
         deadlock::register_runtime(&shared);
         let mut threads = Vec::with_capacity(n);
@@ -186,8 +211,21 @@ impl RuntimeBuilder {
             let t = std::thread::Builder::new()
                 .name(format!("{}-{i}", self.name))
                 .spawn(move || {
-                    worker::run(s, i, d);
+                    let abandoned = worker::run(s.clone(), i, d);
                     deadlock::worker_stopped();
+                    if abandoned {
+                        // Green threads left parked on this worker may hold references
+                        // into its thread-locals (`with` borrows across a park): the
+                        // kernel thread must never exit, or its thread-local destructors
+                        // would free what they borrow. It sleeps for ever instead, leaked
+                        // like their stacks.
+                        deadlock::worker_retired();
+                        s.worker_done();
+                        loop {
+                            std::thread::park();
+                        }
+                    }
+                    s.worker_done();
                 });
             match t {
                 Ok(t) => threads.push(t),
@@ -302,9 +340,23 @@ impl Drop for Runtime {
             // Joining our own worker would never return: let the workers exit alone.
             return;
         }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        // Wait for every worker's loop to end. Not `join`: a worker that left green
+        // threads parked never exits (see `build`); the handles are detached.
+        let n = self.threads.len();
+        let mut done = self
+            .shared
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *done < n {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        drop(done);
+        self.threads.clear();
         deadlock::unregister_runtime(&self.shared);
     }
 }

@@ -48,9 +48,10 @@ use std::sync::Mutex;
 
 use crate::thread::ThreadInner;
 
-/// The smallest stack a green thread may ask for (16 KiB): enough for the runtime's own
-/// frames and the panic machinery, with room to spare for small closures.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// The smallest stack a green thread may ask for (32 KiB): enough for the runtime's own
+/// frames and the panic machinery, with room to spare for small closures. (16 KiB was
+/// not: a panic with `RUST_BACKTRACE=1` overflowed it while formatting the backtrace.)
+pub const MIN_STACK_SIZE: usize = 32 * 1024;
 /// The largest stack a green thread may ask for (256 MiB).
 pub const MAX_STACK_SIZE: usize = 256 * 1024 * 1024;
 /// The default stack size of a green thread (64 KiB). See the crate docs for why.
@@ -340,7 +341,7 @@ impl Drop for GreenStack {
 
 // SAFETY: `base` is the top of the slot and `limit` its lowest address (the guard
 // included), both 4096-aligned and so aligned to STACK_ALIGNMENT; the slot has a guard
-// page at `limit` and at least MIN_STACK_SIZE (16 KiB > corosensei's 4 KiB minimum)
+// page at `limit` and at least MIN_STACK_SIZE (32 KiB > corosensei's 4 KiB minimum)
 // usable bytes above it, mapped read-write for as long as this value exists (chunks are
 // never unmapped).
 unsafe impl corosensei::stack::Stack for GreenStack {
@@ -634,7 +635,11 @@ mod tests {
         assert_eq!(class_of(DEFAULT_STACK_SIZE).unwrap().1, DEFAULT_STACK_SIZE);
         assert_eq!(class_of(MAX_STACK_SIZE).unwrap().0, CLASSES - 1);
         let low = class_of(1024).unwrap_err();
-        assert!(low.to_string().contains("minimum of 16384"), "{low}");
+        assert!(
+            low.to_string()
+                .contains(&format!("minimum of {MIN_STACK_SIZE}")),
+            "{low}"
+        );
         let high = class_of(MAX_STACK_SIZE + 1).unwrap_err();
         assert!(high.to_string().contains("maximum"), "{high}");
     }

@@ -186,7 +186,9 @@ struct Worker<'a> {
 }
 
 /// The body of worker `index`'s kernel thread.
-pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
+/// Runs a worker until its runtime shuts down; `true` when it left green threads parked
+/// (abandoned: see [`Worker::abandon`]).
+pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> bool {
     super::signal::ensure_altstack();
     let local = Local {
         index,
@@ -206,8 +208,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) {
         yielded: false,
     };
     w.main_loop();
-    w.abandon();
+    let abandoned = w.abandon();
     LOCAL.with(|l| l.set(ptr::null()));
+    abandoned
 }
 
 impl Worker<'_> {
@@ -435,7 +438,14 @@ impl Worker<'_> {
         CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
         // Every turn starts with a full budget (the worker's own code runs unmetered).
         super::coop::reset_budget();
+        // Every green thread runs its closure under `catch_unwind`; what can still panic
+        // is a value dropped after it (a result or panic payload nobody joins, whose `Drop`
+        // panics). Unwinding on would kill this worker with every thread parked on it
+        // (their stacks freed while others borrow them): abort instead, as std does for a
+        // thread result that panics on drop.
+        let bomb = AbortOnUnwind;
         let r = slot.ctx.resume(wake);
+        std::mem::forget(bomb);
         CURRENT.with(|c| c.set(ptr::null()));
         match r {
             CoroutineResult::Yield(Request::Yield) => {
@@ -483,11 +493,31 @@ impl Worker<'_> {
     /// during shutdown; reusing their stacks could free memory others still borrow.
     /// Their entries in lock queues are dropped by the next unparker, which would
     /// otherwise hand them a lock (or permits) they could never give back.
-    fn abandon(&mut self) {
+    /// Returns whether there were any.
+    fn abandon(&mut self) -> bool {
+        let mut any = false;
         for slot in self.slots.iter_mut().filter_map(Option::take) {
             slot.thread.inner.lot.abandon();
             std::mem::forget(slot.ctx);
+            any = true;
         }
+        any
+    }
+}
+
+/// Aborts the process if dropped: armed around a resume, disarmed (forgotten) after it.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    #[cold]
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            b"weft: a panic escaped a green thread (a value dropped after its closure \
+              returned, such as its unjoined result or panic payload, panicked on drop); \
+              aborting\n",
+        );
+        std::process::abort();
     }
 }
 
