@@ -58,6 +58,15 @@ pub(crate) struct Shared {
     pub(crate) done_cv: std::sync::Condvar,
 }
 
+/// Tells the runtime, when dropped, that a worker's loop has ended.
+struct WorkerDone(Arc<Shared>);
+
+impl Drop for WorkerDone {
+    fn drop(&mut self) {
+        self.0.worker_done();
+    }
+}
+
 impl Shared {
     /// Called by each worker thread when its loop has ended.
     fn worker_done(&self) {
@@ -211,7 +220,10 @@ impl RuntimeBuilder {
             let t = std::thread::Builder::new()
                 .name(format!("{}-{i}", self.name))
                 .spawn(move || {
-                    let abandoned = worker::run(s.clone(), i, d);
+                    // Counts the loop as ended however it ends (a panic too), so
+                    // `Runtime::drop` cannot wait for ever.
+                    let done = WorkerDone(s.clone());
+                    let abandoned = worker::run(s, i, d);
                     deadlock::worker_stopped();
                     if abandoned {
                         // Green threads left parked on this worker may hold references
@@ -220,12 +232,11 @@ impl RuntimeBuilder {
                         // would free what they borrow. It sleeps for ever instead, leaked
                         // like their stacks.
                         deadlock::worker_retired();
-                        s.worker_done();
+                        drop(done);
                         loop {
                             std::thread::park();
                         }
                     }
-                    s.worker_done();
                 });
             match t {
                 Ok(t) => threads.push(t),
