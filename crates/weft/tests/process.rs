@@ -15,12 +15,12 @@ fn main() {
     }
     let mut failed = 0;
     for (name, env, check) in CASES {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .env("WEFT_SCENARIO", name)
-            .env("RUST_BACKTRACE", "0")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
+        let out = run_bounded(
+            Command::new(std::env::current_exe().unwrap())
+                .env("WEFT_SCENARIO", name)
+                .env("RUST_BACKTRACE", "0")
+                .envs(env.iter().copied()),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
         match check(&out.status, &stdout, &stderr) {
@@ -37,6 +37,27 @@ fn main() {
     if failed > 0 {
         std::process::exit(1);
     }
+}
+
+/// Runs a scenario's child, killing it after two minutes (a scenario that hangs, such as
+/// a deadlock that goes unreported, then fails instead of stalling the suite). Its output
+/// is small, so the pipes cannot fill up before it exits.
+fn run_bounded(cmd: &mut Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 type Check = fn(&std::process::ExitStatus, &str, &str) -> Result<(), String>;
@@ -164,6 +185,14 @@ const CASES: &[Case] = &[
             )
         },
     ),
+    (
+        "deadlock_reported_after_a_runtime_dropped_itself",
+        &[],
+        |st, _, err| {
+            expect(st.code() == Some(101), "the join must panic")?;
+            expect(err.contains("deadlock detected"), "report headline")
+        },
+    ),
     ("first_spawn_while_unwinding", &[], |st, out, _| {
         expect(st.success(), "no abort from installing the panic hook")?;
         expect(
@@ -212,6 +241,37 @@ fn overflow_check(st: &std::process::ExitStatus, _: &str, err: &str) -> Result<(
 
 fn scenario(name: &str) {
     match name {
+        "deadlock_reported_after_a_runtime_dropped_itself" => {
+            // A runtime dropped from one of its own green threads, whose handle (`h`)
+            // keeps it allocated, must not veto a later report.
+            let rt = weft::Runtime::builder().workers(1).build().unwrap();
+            let holder = Arc::new(std::sync::Mutex::new(None::<weft::Runtime>));
+            let h = {
+                let holder = holder.clone();
+                rt.spawn(move || loop {
+                    let taken = holder.lock().unwrap().take();
+                    if let Some(rt) = taken {
+                        drop(rt);
+                        break;
+                    }
+                    weft::sleep(Duration::from_millis(1));
+                })
+            };
+            *holder.lock().unwrap() = Some(rt);
+            while holder.lock().unwrap().is_some() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let stuck = weft::Builder::new()
+                .name("stuck".into())
+                .spawn(|| loop {
+                    weft::park::park();
+                })
+                .unwrap();
+            // Never returns: the detector makes this join panic.
+            let _ = stuck.join();
+            drop(h);
+        }
         "deadlock_is_reported" => {
             let stuck = weft::Builder::new()
                 .name("stuck".into())

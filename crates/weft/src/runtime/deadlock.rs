@@ -159,6 +159,12 @@ fn snapshot() -> Option<Snapshot> {
         return None;
     }
     for rt in lock(&RUNTIMES).iter().filter_map(Weak::upgrade) {
+        // A runtime that has shut down runs nothing (its live workers, still counted in
+        // `WORKERS`, are exiting); its entry may outlive it (a runtime dropped from one of
+        // its own green threads, whose handles keep it allocated).
+        if rt.shutdown.load(Ordering::SeqCst) {
+            continue;
+        }
         let quiet = rt.injector.is_empty()
             && rt.workers.iter().all(|w| {
                 w.sleep.load(Ordering::SeqCst) == 1
