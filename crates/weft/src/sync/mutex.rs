@@ -43,7 +43,7 @@
 //!   (throughput first); if it loses, it parks again at the front of the queue, and
 //!   once it has waited long enough, it claims. Except:
 //! * **Eventual fairness for parked waiters**: if the woken waiter first parked longer
-//!   ago than [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) (0.5 ms) and the
+//!   ago than the parking lot's `FAIRNESS_BOUND` (0.5 ms) and the
 //!   parking lot's fairness timer has run out (every 0.5 ms on average), or the unlock
 //!   is [`MutexGuard::unlock_fair`], the lock is *handed over*: the byte stays
 //!   `LOCKED` and the waiter returns owning it, so no newcomer can overtake it. The

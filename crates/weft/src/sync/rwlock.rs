@@ -15,7 +15,7 @@
 //!
 //! # Algorithm
 //!
-//! Two wait queues in the [parking lot](crate::park::lot): the *main queue*, keyed by
+//! Two wait queues in the parking lot (`park/lot.rs`): the *main queue*, keyed by
 //! the state's address, where every blocked `read`, `upgradable_read` and `write`
 //! waits, and the *drain queue* (address + 1), where the single owner of `WRITER`
 //! waits for the readers still inside to leave.
@@ -51,16 +51,16 @@
 //!
 //! Woken threads normally compete with newcomers for the lock (throughput first). But
 //! when one of them first parked for this acquisition longer ago than
-//! [`FAIRNESS_BOUND`](crate::park::lot::FAIRNESS_BOUND) *and* the parking lot's
+//! the parking lot's `FAIRNESS_BOUND` *and* the parking lot's
 //! fairness timer says it is time to be fair
-//! ([`UnparkResult::be_fair`](crate::park::lot::UnparkResult), half a millisecond apart
+//! (`UnparkResult::be_fair`, half a millisecond apart
 //! on average, so hand-overs come at a bounded rate rather than as a convoy), the walk
 //! *hands the lock over*: it adds the woken threads' shares (readers, `UPGRADABLE`, `WRITER`) to
 //! the state itself and tells them so, and they return owning it; a writer handed
 //! `WRITER` while readers are inside then drains them as above. The second test exists
 //! because a thread that is woken, loses the race and parks again is queued afresh,
 //! and the parking lot measures its wait from the new enqueue; each waiter therefore
-//! carries the time of its *first* park in its [`ParkToken`]. [`RwLockWriteGuard::unlock_fair`]
+//! carries the time of its *first* park in its `ParkToken`. [`RwLockWriteGuard::unlock_fair`]
 //! always hands over.
 //!
 //! # Upgrades and downgrades
