@@ -2,7 +2,7 @@
 //!
 //! CCS files in CAAL's syntax are parsed and checked ([`Program`]), compiled into a
 //! hash-consed term arena ([`Semantics`]) and explored into labelled transition systems
-//! ([`explore`], [`Lts`]). On those: strong and weak bisimilarity by partition refinement
+//! ([`explore()`], [`Lts`]). On those: strong and weak bisimilarity by partition refinement
 //! and minimisation ([`bisim`]), trace and weak trace equivalence ([`traces`]),
 //! distinguishing Hennessy–Milner formulas ([`witness`]), deadlocks
 //! ([`Lts::find_deadlock`]), Hennessy–Milner logic with fixed points ([`hml`]), the
