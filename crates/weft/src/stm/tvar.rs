@@ -336,13 +336,7 @@ impl VarPtr {
         fence(Ordering::Acquire);
         // Lock the header (a commit holding it is one whose write entry is stale: it will
         // see the new generation, or has just written a value nobody can read).
-        let seen = loop {
-            let w = h.lock.load();
-            if w & super::vlock::LOCKED == 0 && h.lock.try_lock(w) {
-                break w;
-            }
-            crate::loom::spin_hint();
-        };
+        let seen = h.lock.lock_spinning();
         h.generation.fetch_add(1, Ordering::Relaxed);
         let value = h.value.swap(std::ptr::null_mut(), Ordering::Relaxed);
         let drop_value = h.drop_value();
@@ -530,13 +524,7 @@ impl<T> TVar<T> {
         }
         // No other handle: no read can start. A `retry` waiter may still take a count, but
         // waiters look only at the lock word. The lock keeps a stale commit out.
-        let seen = loop {
-            let w = h.lock.load();
-            if w & super::vlock::LOCKED == 0 && h.lock.try_lock(w) {
-                break w;
-            }
-            crate::loom::spin_hint();
-        };
+        let seen = h.lock.lock_spinning();
         let value = h.value.swap(std::ptr::null_mut(), Ordering::Relaxed);
         h.lock.unlock_unchanged(seen);
         // SAFETY: a non-null value of this variable is a `Box<T>` owned by the header

@@ -645,17 +645,10 @@ impl Transaction {
     fn commit_serial(&mut self) -> Result<(), CommitFail> {
         let mut newest = 0;
         for e in &mut self.bufs.writes {
-            let h = e.var.header();
-            loop {
-                let w = h.lock.load();
-                if w & LOCKED == 0 && h.lock.try_lock(w) {
-                    newest = newest.max(e.locked(w));
-                    break;
-                }
-                // A commit that took its version before this serial transaction began
-                // is finishing (or one that will see the serial bit is backing off).
-                crate::loom::spin_hint();
-            }
+            // A commit that took its version before this serial transaction began may be
+            // finishing (or one that will see the serial bit backing off): wait for it.
+            let w = e.var.header().lock.lock_spinning();
+            newest = newest.max(e.locked(w));
         }
         let wv = CLOCK.leave_serial_tick(newest);
         self.publish(wv);

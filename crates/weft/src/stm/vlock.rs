@@ -178,6 +178,19 @@ impl VLock {
                 .is_ok()
     }
 
+    /// Locks the word whatever its version, spinning while someone else holds it; returns
+    /// the word it locked (for [`VLock::unlock_unchanged`] or the caller's checks).
+    #[inline]
+    pub(crate) fn lock_spinning(&self) -> u64 {
+        loop {
+            let w = self.load();
+            if self.try_lock(w) {
+                return w;
+            }
+            crate::loom::spin_hint();
+        }
+    }
+
     /// Publishes a commit: unlocked, at version `wv`, no waiters (the committer wakes
     /// those registered, having seen the bit in the word its lock replaced).
     #[inline]
