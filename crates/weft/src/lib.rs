@@ -27,6 +27,7 @@
 //! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
+//! | CSP: rendezvous channels, external choice (`select`), internal choice, `par` | [`csp::channel`], [`csp::bounded`], [`csp::unbounded`], [`select!`], [`csp::Select`], [`csp::internal_choice`], [`par!`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
 //!
@@ -92,6 +93,8 @@ mod stm {
     pub(crate) mod vlock;
 }
 
+#[cfg(not(loom))]
+pub mod csp;
 #[cfg(not(loom))]
 pub mod park;
 #[cfg(not(loom))]

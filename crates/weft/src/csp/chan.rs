@@ -1,0 +1,923 @@
+//! The channel: one lock-protected state per channel, wait queues of heap waiter records,
+//! and the typed [`Sender`]/[`Receiver`] ends. The algorithm is described in the module
+//! docs of [`crate::csp`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use super::waiter::{self, done, stash, Outcome, Waiter};
+use crate::park::WaitReason;
+use crate::runtime::coop;
+use crate::sync::SpinLock;
+
+pub(crate) static SEND: WaitReason = WaitReason::new("channel send");
+pub(crate) static RECV: WaitReason = WaitReason::new("channel receive");
+
+/// The capacity that stands for "unbounded".
+const UNBOUNDED: usize = usize::MAX;
+
+/// A registration in a wait queue: whose, for which case of its operation, and (for a
+/// sender) the value it offers.
+pub(crate) struct Entry<T> {
+    pub(crate) w: Arc<Waiter>,
+    pub(crate) case: usize,
+    pub(crate) value: Option<T>,
+}
+
+/// Everything the channel's lock protects.
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    /// Blocked senders (and `select` send cases), oldest first; each holds its value.
+    senders: VecDeque<Entry<T>>,
+    /// Blocked receivers (and `select` receive cases), oldest first.
+    receivers: VecDeque<Entry<T>>,
+    /// Values addressed to one waiter record's case: a value handed to a claimed
+    /// receiver, or a sender's value handed back (claimed on disconnection, or found
+    /// already committed or aborted by a partner). Keyed by (token, case); the owner
+    /// always takes its values out before its operation returns.
+    stash: Vec<(usize, usize, T)>,
+    /// No more sends: `close` was called or every sender is gone.
+    closed: bool,
+    /// Every receiver is gone.
+    rx_gone: bool,
+}
+
+/// The shared part of a channel.
+pub(crate) struct Chan<T> {
+    state: SpinLock<State<T>>,
+    cap: usize,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+/// Why a non-blocking or timed send failed.
+pub(crate) enum SendFail<T> {
+    Full(T),
+    Disconnected(T),
+}
+
+/// Why a non-blocking or timed receive failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum RecvFail {
+    Empty,
+    Disconnected,
+}
+
+/// How long an operation may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Not at all (`try_`).
+    Never,
+    /// Until this deadline, or for ever (`None`).
+    Until(Option<Instant>),
+}
+
+impl<T> State<T> {
+    /// Hands `v` to the oldest claimable receiver, stashing it under the receiver's
+    /// token; gives `v` back when no receiver can be claimed. Stale entries (whose
+    /// owners committed elsewhere or aborted) are dropped on the way.
+    fn give_to_receiver(&mut self, v: T) -> Result<Arc<Waiter>, T> {
+        while let Some(e) = self.receivers.pop_front() {
+            if e.w.claim(stash(e.case)) {
+                self.stash.push((e.w.token(), e.case, v));
+                return Ok(e.w);
+            }
+        }
+        Err(v)
+    }
+
+    /// Takes the value of the oldest claimable sender. The values of stale entries go to
+    /// the stash, where their owners find them.
+    fn take_from_sender(&mut self) -> Option<(T, Arc<Waiter>)> {
+        while let Some(mut e) = self.senders.pop_front() {
+            let v = e.value.take().expect("a sender's entry holds its value");
+            if e.w.claim(done(e.case)) {
+                return Some((v, e.w));
+            }
+            self.stash.push((e.w.token(), e.case, v));
+        }
+        None
+    }
+
+    fn take_stash(&mut self, token: usize, case: usize) -> Option<T> {
+        let i = self
+            .stash
+            .iter()
+            .position(|&(t, c, _)| t == token && c == case)?;
+        Some(self.stash.swap_remove(i).2)
+    }
+
+    /// Removes a receive registration, if it is still queued.
+    fn remove_receiver(&mut self, w: &Arc<Waiter>, case: usize) {
+        if let Some(i) = self
+            .receivers
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.w, w) && e.case == case)
+        {
+            self.receivers.remove(i);
+        }
+    }
+
+    /// Removes a send registration and gives its value back: from the queue, or from the
+    /// stash where a partner that found it stale left it.
+    fn remove_sender(&mut self, w: &Arc<Waiter>, case: usize) -> Option<T> {
+        if let Some(i) = self
+            .senders
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.w, w) && e.case == case)
+        {
+            return self.senders.remove(i).and_then(|e| e.value);
+        }
+        self.take_stash(w.token(), case)
+    }
+}
+
+/// Wakes the owners of claimed records; called after the lock is released.
+fn wake_all(ws: Vec<Arc<Waiter>>) {
+    for w in ws {
+        w.wake();
+    }
+}
+
+impl<T> Chan<T> {
+    fn new(cap: usize) -> Self {
+        Chan {
+            state: SpinLock::new(State {
+                buf: VecDeque::new(),
+                senders: VecDeque::new(),
+                receivers: VecDeque::new(),
+                stash: Vec::new(),
+                closed: false,
+                rx_gone: false,
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    /// The non-blocking part of a send, under the lock. `Ok(Some(w))`: handed to the
+    /// receiver `w`, which the caller wakes after unlocking.
+    #[inline]
+    fn send_now(&self, st: &mut State<T>, v: T) -> Result<Option<Arc<Waiter>>, SendFail<T>> {
+        if st.closed || st.rx_gone {
+            return Err(SendFail::Disconnected(v));
+        }
+        let v = match st.give_to_receiver(v) {
+            Ok(w) => return Ok(Some(w)),
+            Err(v) => v,
+        };
+        if st.buf.len() < self.cap {
+            st.buf.push_back(v);
+            return Ok(None);
+        }
+        Err(SendFail::Full(v))
+    }
+
+    /// The non-blocking part of a receive, under the lock. The second value is a sender
+    /// to wake after unlocking.
+    #[inline]
+    fn recv_now(&self, st: &mut State<T>) -> Result<(T, Option<Arc<Waiter>>), RecvFail> {
+        if let Some(v) = st.buf.pop_front() {
+            // A slot came free: the oldest blocked sender's value takes it.
+            let woken = st.take_from_sender().map(|(sv, w)| {
+                st.buf.push_back(sv);
+                w
+            });
+            return Ok((v, woken));
+        }
+        if let Some((v, w)) = st.take_from_sender() {
+            return Ok((v, Some(w)));
+        }
+        if st.closed {
+            return Err(RecvFail::Disconnected);
+        }
+        Err(RecvFail::Empty)
+    }
+
+    pub(crate) fn send(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
+        coop::spend();
+        let mut st = self.state.lock();
+        let v = match self.send_now(&mut st, v) {
+            Ok(woken) => {
+                drop(st);
+                if let Some(w) = woken {
+                    w.wake();
+                }
+                return Ok(());
+            }
+            Err(SendFail::Full(v)) => v,
+            Err(e) => return Err(e),
+        };
+        let deadline = match wait {
+            Wait::Never => return Err(SendFail::Full(v)),
+            Wait::Until(d) if d.is_some_and(|d| d <= Instant::now()) => {
+                return Err(SendFail::Full(v))
+            }
+            Wait::Until(d) => d,
+        };
+        let w = waiter::take();
+        st.senders.push_back(Entry {
+            w: w.clone(),
+            case: 0,
+            value: Some(v),
+        });
+        drop(st);
+        let r = match w.wait(&SEND, deadline) {
+            Outcome::Selected(_, false) => Ok(()),
+            Outcome::Selected(_, true) => {
+                let v = self.state.lock().take_stash(w.token(), 0);
+                Err(SendFail::Disconnected(v.expect("a handed-back value")))
+            }
+            Outcome::Aborted => {
+                let v = self.state.lock().remove_sender(&w, 0);
+                Err(SendFail::Full(v.expect("an aborted sender's value")))
+            }
+        };
+        waiter::put(w);
+        r
+    }
+
+    pub(crate) fn recv(&self, wait: Wait) -> Result<T, RecvFail> {
+        coop::spend();
+        let mut st = self.state.lock();
+        match self.recv_now(&mut st) {
+            Ok((v, woken)) => {
+                drop(st);
+                if let Some(w) = woken {
+                    w.wake();
+                }
+                return Ok(v);
+            }
+            Err(RecvFail::Empty) => {}
+            Err(e) => return Err(e),
+        }
+        let deadline = match wait {
+            Wait::Never => return Err(RecvFail::Empty),
+            Wait::Until(d) if d.is_some_and(|d| d <= Instant::now()) => {
+                return Err(RecvFail::Empty)
+            }
+            Wait::Until(d) => d,
+        };
+        let w = waiter::take();
+        st.receivers.push_back(Entry {
+            w: w.clone(),
+            case: 0,
+            value: None,
+        });
+        drop(st);
+        let r = match w.wait(&RECV, deadline) {
+            Outcome::Selected(_, true) => {
+                let v = self.state.lock().take_stash(w.token(), 0);
+                Ok(v.expect("a value handed to a claimed receiver"))
+            }
+            Outcome::Selected(_, false) => Err(RecvFail::Disconnected),
+            Outcome::Aborted => {
+                self.state.lock().remove_receiver(&w, 0);
+                Err(RecvFail::Empty)
+            }
+        };
+        waiter::put(w);
+        r
+    }
+
+    /// No more sends: wakes every receiver (they drain the buffer, then see the end)
+    /// and hands every blocked sender its value back. `false` if already closed.
+    fn close(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.closed {
+            return false;
+        }
+        st.closed = true;
+        let mut woken = Vec::new();
+        for e in std::mem::take(&mut st.receivers) {
+            if e.w.claim(done(e.case)) {
+                woken.push(e.w);
+            }
+        }
+        Self::hand_back_senders(&mut st, &mut woken);
+        drop(st);
+        wake_all(woken);
+        true
+    }
+
+    fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Arc<Waiter>>) {
+        for mut e in std::mem::take(&mut st.senders) {
+            let v = e.value.take().expect("a sender's entry holds its value");
+            st.stash.push((e.w.token(), e.case, v));
+            if e.w.claim(stash(e.case)) {
+                woken.push(e.w);
+            }
+        }
+    }
+
+    /// The last receiver is gone: blocked senders get their values back, buffered values
+    /// are dropped (after the lock is released: a destructor may use the channel).
+    fn disconnect_receivers(&self) {
+        let mut st = self.state.lock();
+        st.rx_gone = true;
+        let buffered = std::mem::take(&mut st.buf);
+        let mut woken = Vec::new();
+        Self::hand_back_senders(&mut st, &mut woken);
+        drop(st);
+        wake_all(woken);
+        drop(buffered);
+    }
+
+    // ---- for `select` ----
+
+    /// `select`'s registration of a receive case: `true` (and no registration) when the
+    /// case is ready now, ignoring `w`'s own send entries.
+    pub(crate) fn register_recv(&self, w: &Arc<Waiter>, case: usize) -> bool {
+        let mut st = self.state.lock();
+        let ready = !st.buf.is_empty()
+            || st.closed
+            || st
+                .senders
+                .iter()
+                .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_waiting());
+        if !ready {
+            st.receivers.push_back(Entry {
+                w: w.clone(),
+                case,
+                value: None,
+            });
+        }
+        ready
+    }
+
+    /// `select`'s registration of a send case; `Err(v)` (not registered) when the case
+    /// is ready now, ignoring `w`'s own receive entries.
+    pub(crate) fn register_send(&self, w: &Arc<Waiter>, case: usize, v: T) -> Result<(), T> {
+        let mut st = self.state.lock();
+        let ready = st.closed
+            || st.rx_gone
+            || st.buf.len() < self.cap
+            || st
+                .receivers
+                .iter()
+                .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_waiting());
+        if ready {
+            return Err(v);
+        }
+        st.senders.push_back(Entry {
+            w: w.clone(),
+            case,
+            value: Some(v),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn unregister_recv(&self, w: &Arc<Waiter>, case: usize) {
+        self.state.lock().remove_receiver(w, case);
+    }
+
+    pub(crate) fn unregister_send(&self, w: &Arc<Waiter>, case: usize) -> Option<T> {
+        self.state.lock().remove_sender(w, case)
+    }
+
+    /// Takes the value stashed for (`token`, `case`).
+    pub(crate) fn take_stashed(&self, token: usize, case: usize) -> Option<T> {
+        self.state.lock().take_stash(token, case)
+    }
+
+    /// Leaves `v` in the stash under (`token`, `case`).
+    pub(crate) fn put_stashed(&self, token: usize, case: usize, v: T) {
+        self.state.lock().stash.push((token, case, v));
+    }
+}
+
+/// Creates a **rendezvous** channel (capacity 0): a send completes only when a receiver
+/// takes the value, CSP's synchronous communication.
+///
+/// ```
+/// let (tx, rx) = weft::csp::channel();
+/// let h = weft::spawn(move || tx.send("ping").unwrap()); // waits for the receiver
+/// assert_eq!(rx.recv(), Ok("ping"));
+/// h.join().unwrap();
+/// ```
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(0)
+}
+
+/// Creates a channel buffering up to `cap` values; a send waits while the buffer is
+/// full. `bounded(0)` is [`channel`], the rendezvous.
+///
+/// ```
+/// let (tx, rx) = weft::csp::bounded(2);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap(); // buffered: no receiver needed yet
+/// assert!(tx.try_send(3).is_err());
+/// assert_eq!(rx.recv(), Ok(1));
+/// ```
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    // `usize::MAX` means unbounded inside; a buffer that large could not exist anyway.
+    let chan = Arc::new(Chan::new(cap));
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// Creates a channel with an unbounded buffer: a send never waits.
+///
+/// ```
+/// let (tx, rx) = weft::csp::unbounded();
+/// for i in 0..1000 {
+///     tx.send(i).unwrap();
+/// }
+/// drop(tx);
+/// assert_eq!(rx.iter().sum::<i32>(), 999 * 1000 / 2);
+/// ```
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(UNBOUNDED)
+}
+
+/// The sending end of a channel. Clone it for more senders (MPMC); the channel
+/// disconnects for receivers when the last one is dropped (or on [`Sender::close`]).
+///
+/// ```
+/// let (tx, rx) = weft::csp::unbounded();
+/// let tx2 = tx.clone();
+/// tx.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+/// ```
+pub struct Sender<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The receiving end of a channel. Clone it for more receivers (MPMC: each value goes
+/// to exactly one of them); the channel disconnects for senders when the last one is
+/// dropped.
+///
+/// ```
+/// let (tx, rx) = weft::csp::bounded(4);
+/// let rx2 = rx.clone();
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert_eq!(rx.recv().unwrap() + rx2.recv().unwrap(), 3);
+/// ```
+pub struct Receiver<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    // `None` (wait for ever) when the deadline is not representable: Duration::MAX.
+    Instant::now().checked_add(timeout)
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting while the channel is full (on a rendezvous channel: until
+    /// a receiver takes it).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value when the channel is closed or every receiver is
+    /// gone, also when that happens while waiting.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::bounded(1);
+    /// tx.send(5).unwrap();
+    /// drop(rx);
+    /// assert_eq!(tx.send(6).unwrap_err().into_inner(), 6);
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        match self.chan.send(value, Wait::Until(None)) {
+            Ok(()) => Ok(()),
+            Err(SendFail::Disconnected(v) | SendFail::Full(v)) => Err(SendError(v)),
+        }
+    }
+
+    /// Sends `value` if that needs no waiting: there is room in the buffer, or (on a
+    /// rendezvous channel) a receiver is already waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], with the value.
+    ///
+    /// ```
+    /// use weft::csp::TrySendError;
+    /// let (tx, rx) = weft::csp::channel();
+    /// assert_eq!(tx.try_send(1), Err(TrySendError::Full(1))); // no receiver waits
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
+    /// ```
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.chan.send(value, Wait::Never).map_err(|e| match e {
+            SendFail::Full(v) => TrySendError::Full(v),
+            SendFail::Disconnected(v) => TrySendError::Disconnected(v),
+        })
+    }
+
+    /// Like [`send`](Self::send), giving up after `timeout`. `Duration::MAX` (or any
+    /// timeout past the clock's range) waits for ever.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], with the
+    /// value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = weft::csp::channel();
+    /// let h = weft::spawn(move || rx.recv().unwrap());
+    /// tx.send_timeout(3, Duration::MAX).unwrap();
+    /// assert_eq!(h.join().unwrap(), 3);
+    /// ```
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (tx, _rx) = weft::csp::channel();
+    /// let late = Instant::now() + Duration::from_millis(2);
+    /// assert!(tx.send_deadline(1, late).unwrap_err().is_timeout());
+    /// ```
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        self.chan
+            .send(value, Wait::Until(deadline))
+            .map_err(|e| match e {
+                SendFail::Full(v) => SendTimeoutError::Timeout(v),
+                SendFail::Disconnected(v) => SendTimeoutError::Disconnected(v),
+            })
+    }
+
+    /// Closes the channel, as Go's `close`: no send succeeds any more (blocked senders
+    /// get their values back with a disconnection error), and receivers get what is
+    /// buffered, then [`RecvError`]. Returns `true` if this call closed the channel;
+    /// closing a closed channel (or one whose senders are all gone) is a no-op that
+    /// returns `false`.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::bounded(4);
+    /// tx.send(1).unwrap();
+    /// assert!(tx.close());
+    /// assert!(!tx.close()); // closing twice: a no-op
+    /// assert!(tx.send(2).is_err());
+    /// assert_eq!(rx.recv(), Ok(1)); // drained
+    /// assert!(rx.recv().is_err()); // then disconnected
+    /// ```
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// `true` once the channel is closed or every receiver is gone (a send would fail).
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::channel::<u8>();
+    /// assert!(!tx.is_disconnected());
+    /// drop(rx);
+    /// assert!(tx.is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        let st = self.chan.state.lock();
+        st.closed || st.rx_gone
+    }
+
+    /// The number of buffered values.
+    ///
+    /// ```
+    /// let (tx, _rx) = weft::csp::unbounded();
+    /// tx.send(()).unwrap();
+    /// assert_eq!(tx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.state.lock().buf.len()
+    }
+
+    /// `true` when nothing is buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = weft::csp::bounded::<u8>(1);
+    /// assert!(tx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity: `Some(0)` for a rendezvous, `None` for unbounded.
+    ///
+    /// ```
+    /// assert_eq!(weft::csp::channel::<u8>().0.capacity(), Some(0));
+    /// assert_eq!(weft::csp::unbounded::<u8>().0.capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+    }
+
+    /// `true` when both ends belong to the same channel.
+    ///
+    /// ```
+    /// let (a, _ra) = weft::csp::channel::<u8>();
+    /// let (b, _rb) = weft::csp::channel::<u8>();
+    /// assert!(a.same_channel(&a.clone()) && !a.same_channel(&b));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a value, waiting until one arrives.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] when the channel is empty and closed (or every sender is gone),
+    /// also when that happens while waiting.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::channel();
+    /// weft::spawn(move || tx.send(9).unwrap());
+    /// assert_eq!(rx.recv(), Ok(9));
+    /// assert!(rx.recv().is_err()); // the sender is gone
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
+    }
+
+    /// Receives a value if one is there now (on a rendezvous channel: a sender waits).
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::bounded(1);
+    /// tx.send('x').unwrap();
+    /// assert_eq!(rx.try_recv(), Ok('x'));
+    /// assert!(rx.try_recv().unwrap_err().is_empty());
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.chan.recv(Wait::Never).map_err(|e| match e {
+            RecvFail::Empty => TryRecvError::Empty,
+            RecvFail::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// Like [`recv`](Self::recv), giving up after `timeout`. `Duration::MAX` (or any
+    /// timeout past the clock's range) waits for ever.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Disconnected`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = weft::csp::channel::<u8>();
+    /// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+    /// drop(tx);
+    /// assert!(rx.recv_timeout(Duration::MAX).unwrap_err().is_disconnected());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), giving up at `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (_tx, rx) = weft::csp::channel::<u8>();
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert!(rx.recv_deadline(soon).is_err());
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        self.chan.recv(Wait::Until(deadline)).map_err(|e| match e {
+            RecvFail::Empty => RecvTimeoutError::Timeout,
+            RecvFail::Disconnected => RecvTimeoutError::Disconnected,
+        })
+    }
+
+    /// A blocking iterator: yields values until the channel is empty and disconnected.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::channel();
+    /// weft::spawn(move || (1..=3).for_each(|i| tx.send(i).unwrap()));
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// A non-blocking iterator: yields what can be received now.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().count(), 2);
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// `true` once the channel is empty and closed (a receive would fail).
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx.close();
+    /// assert!(!rx.is_disconnected()); // a value is still buffered
+    /// rx.recv().unwrap();
+    /// assert!(rx.is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        let st = self.chan.state.lock();
+        st.closed && st.buf.is_empty()
+    }
+
+    /// The number of buffered values.
+    ///
+    /// ```
+    /// let (tx, rx) = weft::csp::unbounded();
+    /// tx.send(()).unwrap();
+    /// assert_eq!(rx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.state.lock().buf.len()
+    }
+
+    /// `true` when nothing is buffered.
+    ///
+    /// ```
+    /// let (_tx, rx) = weft::csp::unbounded::<u8>();
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity: `Some(0)` for a rendezvous, `None` for unbounded.
+    ///
+    /// ```
+    /// assert_eq!(weft::csp::bounded::<u8>(3).1.capacity(), Some(3));
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+    }
+
+    /// `true` when both ends belong to the same channel.
+    ///
+    /// ```
+    /// let (_t, a) = weft::csp::channel::<u8>();
+    /// assert!(a.same_channel(&a.clone()));
+    /// ```
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.disconnect_receivers();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("disconnected", &self.is_disconnected())
+            .finish()
+    }
+}
+
+/// The blocking iterator of [`Receiver::iter`].
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// The non-blocking iterator of [`Receiver::try_iter`].
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// The owning blocking iterator of `Receiver`'s [`IntoIterator`].
+///
+/// ```
+/// let (tx, rx) = weft::csp::unbounded();
+/// tx.send(4).unwrap();
+/// drop(tx);
+/// for v in rx {
+///     assert_eq!(v, 4);
+/// }
+/// ```
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Iter { .. }")
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TryIter { .. }")
+    }
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntoIter { .. }")
+    }
+}

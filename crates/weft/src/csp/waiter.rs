@@ -1,0 +1,229 @@
+//! The waiter record: what a blocked channel operation (or a whole `select`) leaves in
+//! the wait queues of the channels it waits on.
+//!
+//! A waiter lives on the heap (an `Arc`), never on a green thread's stack. It holds the
+//! thread to unpark and one *state word*, which is the single point where a blocked
+//! operation is committed:
+//!
+//! | state | meaning |
+//! |---|---|
+//! | `WAITING` | registered; any partner may claim it |
+//! | `ABORTED` | the owner gave up (timeout, or a `select` going back to its fast path) |
+//! | `DONE(case)` | a partner completed case `case`, nothing to collect: a send was delivered, or a receive found the channel disconnected |
+//! | `STASH(case)` | a partner completed case `case` and left a value in the channel's stash: a received value, or a send's value handed back because the channel disconnected |
+//!
+//! The word leaves `WAITING` exactly once, by a compare-and-swap: a partner's claim or
+//! the owner's abort. Whoever wins decides; a partner that loses the race leaves the
+//! operation alone. So a `select` registered on many channels commits exactly one case.
+//!
+//! Records are recycled through a small per-kernel-thread pool (shared by the green
+//! threads of a worker, each taking a record out while it waits), so a blocking
+//! operation allocates nothing in the steady state.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::park::{park_on, WaitReason};
+use crate::thread::Thread;
+
+pub(crate) const WAITING: usize = 0;
+pub(crate) const ABORTED: usize = 1;
+const KIND_DONE: usize = 2;
+const KIND_STASH: usize = 3;
+
+/// The state word after a partner completed `case` with nothing to collect.
+#[inline]
+pub(crate) const fn done(case: usize) -> usize {
+    (case << 2) | KIND_DONE
+}
+
+/// The state word after a partner completed `case` and stashed a value for it.
+#[inline]
+pub(crate) const fn stash(case: usize) -> usize {
+    (case << 2) | KIND_STASH
+}
+
+/// How a wait ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Outcome {
+    /// The owner aborted (timed out) before any partner claimed it.
+    Aborted,
+    /// Case `.0` completed; `.1` is `true` when a value waits in the stash.
+    Selected(usize, bool),
+}
+
+impl Outcome {
+    fn of(state: usize) -> Self {
+        match state & 3 {
+            KIND_DONE => Outcome::Selected(state >> 2, false),
+            KIND_STASH => Outcome::Selected(state >> 2, true),
+            _ => Outcome::Aborted,
+        }
+    }
+}
+
+/// A blocked operation's record. See the module docs.
+#[doc(hidden)]
+pub struct Waiter {
+    /// The owner; `None` only while the record sits in the pool.
+    thread: Option<Thread>,
+    state: AtomicUsize,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("thread", &self.thread)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Waiter {
+    /// The key of this record's values in a channel's stash (its address: unique while
+    /// the record is alive, and never odd).
+    #[inline]
+    pub(crate) fn token(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// `true` while no one has claimed or aborted the operation.
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WAITING
+    }
+
+    /// A partner's claim: moves `WAITING` to `to` (a [`done`] or [`stash`] word).
+    /// Called with the lock of the channel holding the entry; `false` when the owner
+    /// already committed (elsewhere) or aborted.
+    #[inline]
+    pub(crate) fn claim(&self, to: usize) -> bool {
+        self.state
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The owner's abort: `Aborted` if it won, else how a partner completed it.
+    #[inline]
+    pub(crate) fn abort(&self) -> Outcome {
+        match self
+            .state
+            .compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Outcome::Aborted,
+            Err(s) => Outcome::of(s),
+        }
+    }
+
+    /// Wakes the owner (after a successful [`claim`](Self::claim), outside the lock).
+    #[inline]
+    pub(crate) fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.unpark();
+        }
+    }
+
+    /// Blocks the owner until a partner claims the record or `deadline` passes (then
+    /// it aborts, unless a claim wins that race).
+    pub(crate) fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome {
+        let green = self.thread.as_ref().is_some_and(Thread::is_green);
+        if !green {
+            // A kernel thread's partner is often running on another CPU right now: a
+            // short spin saves a futex round trip. A green thread's partner may need
+            // this very worker, so it parks at once.
+            for _ in 0..SPIN {
+                let s = self.state.load(Ordering::Acquire);
+                if s != WAITING {
+                    return Outcome::of(s);
+                }
+                std::hint::spin_loop();
+            }
+        }
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s != WAITING {
+                return Outcome::of(s);
+            }
+            // Parks may return spuriously or with a stale token: the loop re-reads the
+            // state word, which only a claim (made before its unpark) changes.
+            if park_on(reason, deadline).timed_out() {
+                return self.abort();
+            }
+        }
+    }
+}
+
+/// Spins of a kernel thread before it parks.
+const SPIN: u32 = 64;
+
+/// Records kept per kernel thread.
+const POOL_SIZE: usize = 8;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Waiter>>> = const { RefCell::new(Vec::new()) };
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fresh (`WAITING`) record owned by the calling thread.
+pub(crate) fn take() -> Arc<Waiter> {
+    let me = crate::current();
+    let pooled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    if let Some(mut w) = pooled {
+        // A partner that claimed the record's last use may still hold a clone for a
+        // moment (between its claim and its unpark): then the record is not reused.
+        if let Some(m) = Arc::get_mut(&mut w) {
+            m.thread = Some(me);
+            *m.state.get_mut() = WAITING;
+            return w;
+        }
+    }
+    Arc::new(Waiter {
+        thread: Some(me),
+        state: AtomicUsize::new(WAITING),
+    })
+}
+
+/// Returns a record whose operation is over (no channel queue holds it any more).
+pub(crate) fn put(mut w: Arc<Waiter>) {
+    if let Some(m) = Arc::get_mut(&mut w) {
+        // Do not keep a finished thread's control block alive from the pool.
+        m.thread = None;
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_SIZE {
+                p.push(w);
+            }
+        });
+    }
+}
+
+/// A cheap thread-local pseudo-random number below `n` (xorshift64*), for `select`'s
+/// fairness. `n` must be non-zero.
+pub(crate) fn random_below(n: usize) -> usize {
+    RNG.try_with(|r| {
+        let mut x = r.get();
+        if x == 0 {
+            // Seed from the cell's address and the clock: distinct per kernel thread.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            x = (r as *const Cell<u64> as u64) ^ t ^ 0x9E37_79B9_7F4A_7C15;
+            x |= 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        reduce(x.wrapping_mul(0x2545_F491_4F6C_DD1D), n)
+    })
+    .unwrap_or(0)
+}
+
+/// Maps a uniform 64-bit value to `0..n` without division (Lemire's multiply-shift;
+/// the bias is below n / 2^64).
+#[inline]
+pub(crate) fn reduce(x: u64, n: usize) -> usize {
+    ((u128::from(x) * n as u128) >> 64) as usize
+}
