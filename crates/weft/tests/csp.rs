@@ -1026,3 +1026,388 @@ fn par_propagates_the_first_panic_after_all_finished() {
     let r = std::panic::catch_unwind(|| par([|| 1, || panic!("in vec"), || 3]));
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"in vec"));
 }
+
+// ---- after Go's runtime/chan_test.go (the cases, rewritten for weft) ----
+
+/// Go's TestChan, for capacities 0 to 8, from green threads.
+#[test]
+fn go_chan_basics_for_each_capacity() {
+    let rt = rt(2);
+    for cap in 0..8usize {
+        rt.block_on(move || {
+            // A receive from an empty channel blocks; a non-blocking one does not.
+            let (tx, rx) = bounded::<usize>(cap);
+            let got = Arc::new(AtomicUsize::new(0));
+            let rs: Vec<_> = (0..2)
+                .map(|_| {
+                    let (rx, got) = (rx.clone(), got.clone());
+                    weft::spawn(move || {
+                        rx.recv().unwrap();
+                        got.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            weft::sleep(Duration::from_millis(1));
+            assert_eq!(
+                got.load(Ordering::SeqCst),
+                0,
+                "cap {cap}: received from empty"
+            );
+            assert!(weft::select! { recv(rx) -> _m => false, default => true });
+            tx.send(0).unwrap();
+            tx.send(0).unwrap();
+            for r in rs {
+                r.join().unwrap();
+            }
+            assert_eq!(got.load(Ordering::SeqCst), 2);
+
+            // A send to a full channel blocks; a non-blocking one does not.
+            let (tx, rx) = bounded::<usize>(cap);
+            for i in 0..cap {
+                tx.send(i).unwrap();
+            }
+            let sent = Arc::new(AtomicBool::new(false));
+            let s = {
+                let (tx, sent) = (tx.clone(), sent.clone());
+                weft::spawn(move || {
+                    tx.send(0).unwrap();
+                    sent.store(true, Ordering::SeqCst);
+                })
+            };
+            weft::sleep(Duration::from_millis(1));
+            assert!(
+                !sent.load(Ordering::SeqCst),
+                "cap {cap}: sent to a full channel"
+            );
+            assert!(weft::select! { send(tx, 0) -> _r => false, default => true });
+            rx.recv().unwrap();
+            s.join().unwrap();
+            assert!(sent.load(Ordering::SeqCst));
+
+            // A closed channel drains, then reports the end (again and again).
+            let (tx, rx) = bounded::<usize>(cap);
+            for i in 0..cap {
+                tx.send(i).unwrap();
+            }
+            tx.close();
+            for i in 0..cap {
+                assert_eq!(rx.recv(), Ok(i));
+            }
+            assert_eq!(rx.recv(), Err(RecvError));
+            assert_eq!(rx.recv(), Err(RecvError));
+
+            // Closing unblocks a receiver.
+            let (tx, rx) = bounded::<usize>(cap);
+            let r = weft::spawn(move || rx.recv());
+            weft::sleep(Duration::from_millis(1));
+            tx.close();
+            assert_eq!(r.join().unwrap(), Err(RecvError));
+
+            // 100 values arrive intact and in FIFO order.
+            let (tx, rx) = bounded::<usize>(cap);
+            let p = weft::spawn(move || (0..100).for_each(|i| tx.send(i).unwrap()));
+            for i in 0..100 {
+                assert_eq!(rx.recv(), Ok(i));
+            }
+            p.join().unwrap();
+
+            // 4 producers of 0..L, 4 consumers of L each: every value arrives 4 times.
+            const P: usize = 4;
+            const L: usize = 250;
+            let (tx, rx) = bounded::<usize>(cap);
+            let ps: Vec<_> = (0..P)
+                .map(|_| {
+                    let tx = tx.clone();
+                    weft::spawn(move || (0..L).for_each(|i| tx.send(i).unwrap()))
+                })
+                .collect();
+            let cs: Vec<_> = (0..P)
+                .map(|_| {
+                    let rx = rx.clone();
+                    weft::spawn(move || {
+                        let mut counts = vec![0usize; L];
+                        for _ in 0..L {
+                            counts[rx.recv().unwrap()] += 1;
+                        }
+                        counts
+                    })
+                })
+                .collect();
+            let mut total = vec![0usize; L];
+            for c in cs {
+                for (t, n) in total.iter_mut().zip(c.join().unwrap()) {
+                    *t += n;
+                }
+            }
+            assert!(total.iter().all(|&n| n == P), "cap {cap}");
+            ps.into_iter().for_each(|p| p.join().unwrap());
+
+            // len and capacity.
+            let (tx, rx) = bounded::<usize>(cap);
+            assert_eq!((rx.len(), rx.capacity()), (0, Some(cap)));
+            for i in 0..cap {
+                tx.send(i).unwrap();
+            }
+            assert_eq!((tx.len(), tx.capacity()), (cap, Some(cap)));
+        });
+    }
+}
+
+/// Go's TestNonblockRecvRace: a buffered value stays receivable (by a non-blocking
+/// select) while the channel is being closed.
+#[test]
+fn go_nonblock_recv_race() {
+    let rt = rt(2);
+    for _ in 0..scaled(2_000) {
+        let (tx, rx) = bounded::<u8>(1);
+        tx.send(1).unwrap();
+        let rx2 = rx.clone();
+        let h = rt.spawn(move || weft::select! { recv(rx2) -> m => m.is_ok(), default => false });
+        tx.close();
+        let _ = rx.try_recv();
+        // Either the select took the value, or we did (after which it may see the end,
+        // which is ready too): it never finds the channel "not ready".
+        let _ = h.join().unwrap();
+        assert!(rx.recv().is_err());
+    }
+}
+
+/// Go's TestSelfSelect: two processes each selecting a send and a receive on one
+/// channel; on a rendezvous channel no process ever receives its own value.
+#[test]
+fn go_self_select() {
+    let rt = rt(2);
+    for cap in [0, 10] {
+        let (tx, rx) = bounded::<usize>(cap);
+        let hs: Vec<_> = (0..2)
+            .map(|p| {
+                let (tx, rx) = (tx.clone(), rx.clone());
+                rt.spawn(move || {
+                    for i in 0..scaled(1_000) {
+                        let got = if p == 0 || i % 2 == 0 {
+                            weft::select! {
+                                send(tx, p) -> r => { r.unwrap(); None }
+                                recv(rx) -> m => Some(m.unwrap()),
+                            }
+                        } else {
+                            weft::select! {
+                                recv(rx) -> m => Some(m.unwrap()),
+                                send(tx, p) -> r => { r.unwrap(); None }
+                            }
+                        };
+                        if cap == 0 {
+                            assert_ne!(got, Some(p), "self receive");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    }
+}
+
+/// Go's TestSelectStress: plain senders and receivers on four channels (capacities 0,
+/// 0, 2, 3), plus one process sending N values to each in a select and one receiving N
+/// from each in a select, a case leaving its select once it has done its N (here with
+/// the dynamic `Select`, rebuilt each round from the cases still open).
+#[test]
+fn go_select_stress() {
+    let rt = rt(2);
+    let n = scaled(2_000);
+    let chans: Vec<_> = [0, 0, 2, 3].iter().map(|&c| bounded::<usize>(c)).collect();
+    let mut hs = Vec::new();
+    for (tx, rx) in &chans {
+        let tx = tx.clone();
+        hs.push(rt.spawn(move || (0..n).for_each(|_| tx.send(0).unwrap())));
+        let rx = rx.clone();
+        hs.push(rt.spawn(move || (0..n).for_each(|_| rx.recv().map(drop).unwrap())));
+    }
+    let txs: Vec<Sender<usize>> = chans.iter().map(|c| c.0.clone()).collect();
+    hs.push(rt.spawn(move || {
+        let mut done = [0usize; 4];
+        for _ in 0..4 * n {
+            let mut sel = Select::new();
+            let mut which = Vec::new();
+            for k in (0..4).rev() {
+                if done[k] < n {
+                    sel.send(&txs[k], 0);
+                    which.push(k);
+                }
+            }
+            let op = sel.select().unwrap();
+            let k = which[op.index()];
+            op.send(&txs[k]).unwrap();
+            done[k] += 1;
+        }
+    }));
+    let rxs: Vec<Receiver<usize>> = chans.iter().map(|c| c.1.clone()).collect();
+    hs.push(rt.spawn(move || {
+        let mut done = [0usize; 4];
+        for _ in 0..4 * n {
+            let mut sel = Select::new();
+            let mut which = Vec::new();
+            for (k, rx) in rxs.iter().enumerate() {
+                if done[k] < n {
+                    sel.recv(rx);
+                    which.push(k);
+                }
+            }
+            let op = sel.select().unwrap();
+            let k = which[op.index()];
+            op.recv(&rxs[k]).unwrap();
+            done[k] += 1;
+        }
+    }));
+    for h in hs {
+        h.join().unwrap();
+    }
+    for (_, rx) in &chans {
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+}
+
+/// Go's TestSelectDuplicateChannel: one select queued twice on the same channel
+/// withdraws both entries, so a later sender wakes the next receiver, not the select.
+#[test]
+fn go_select_duplicate_channel() {
+    let rt = rt(1);
+    let (c_tx, c_rx) = channel::<u8>();
+    let (d_tx, d_rx) = channel::<u8>();
+    let (e_tx, e_rx) = channel::<u8>();
+    let a = {
+        let c_rx = c_rx.clone();
+        rt.spawn(move || {
+            let from = weft::select! {
+                recv(c_rx) -> _m => 'c',
+                recv(c_rx) -> _m => 'c',
+                recv(d_rx) -> _m => 'd',
+            };
+            e_tx.send(9).unwrap();
+            from
+        })
+    };
+    std::thread::sleep(Duration::from_millis(2)); // a queues first on c, twice
+    let b = rt.spawn(move || c_rx.recv());
+    std::thread::sleep(Duration::from_millis(2)); // then b
+    d_tx.send(7).unwrap(); // wakes a, which withdraws from c
+    assert_eq!(e_rx.recv(), Ok(9));
+    c_tx.send(8).unwrap(); // must reach b
+    assert_eq!(a.join().unwrap(), 'd');
+    assert_eq!(b.join().unwrap(), Ok(8));
+}
+
+/// Go's TestMultiConsumer: a feeder, 23 workers and a collector over buffered
+/// channels, closed in turn; the sum and the count come out exact.
+#[test]
+fn go_multi_consumer() {
+    let rt = rt(2);
+    let workers = 23;
+    let iters = scaled(20_000);
+    let pn = [2usize, 3, 7, 11, 13, 17, 19, 23, 27, 31];
+    let (q_tx, q_rx) = bounded::<usize>(workers * 3);
+    let (r_tx, r_rx) = bounded::<usize>(workers * 3);
+    let ws: Vec<_> = (0..workers)
+        .map(|w| {
+            let (q_rx, r_tx) = (q_rx.clone(), r_tx.clone());
+            rt.spawn(move || {
+                for v in q_rx {
+                    if pn[w % pn.len()] == v {
+                        weft::yield_now(); // disturb the FIFO-ish order
+                    }
+                    r_tx.send(v).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop((q_rx, r_tx));
+    let feeder = rt.spawn(move || {
+        let mut expect = 0;
+        for i in 0..iters {
+            let v = pn[i % pn.len()];
+            expect += v;
+            q_tx.send(v).unwrap();
+        }
+        q_tx.close();
+        for w in ws {
+            w.join().unwrap();
+        }
+        expect // every r sender is now gone: the collector's loop ends
+    });
+    let (mut n, mut s) = (0, 0);
+    for v in r_rx {
+        n += 1;
+        s += v;
+    }
+    assert_eq!((n, s), (iters, feeder.join().unwrap()));
+}
+
+/// Go's TestPseudoRandomSend: a select of two sends on one channel picks both.
+#[test]
+fn go_pseudo_random_send() {
+    for cap in [0, 100] {
+        let (tx, rx) = bounded::<usize>(cap);
+        let r = weft::spawn(move || {
+            (0..100)
+                .map(|_| {
+                    weft::yield_now();
+                    rx.recv().unwrap()
+                })
+                .collect::<Vec<_>>()
+        });
+        for _ in 0..100 {
+            weft::select! {
+                send(tx, 1) -> r => r.unwrap(),
+                send(tx, 0) -> r => r.unwrap(),
+            }
+        }
+        let got = r.join().unwrap();
+        let ones = got.iter().sum::<usize>();
+        assert!(
+            ones > 10 && ones < 90,
+            "not pseudo-random: {ones} ones of 100 (cap {cap})"
+        );
+    }
+}
+
+/// What the deadlock detector names: a process blocked in each kind of operation says
+/// so through `Thread::waiting_on` (examples/csp_deadlock.rs shows a full report).
+#[test]
+fn blocked_processes_say_what_they_wait_in() {
+    let rt = rt(2);
+    let (a_tx, a_rx) = channel::<u8>();
+    let (b_tx, b_rx) = channel::<u8>();
+    // Each sends to the other first: a deadlock, broken here by the timeouts.
+    let left = rt.spawn(move || a_tx.send_timeout(1, Duration::from_millis(300)));
+    let right = rt.spawn(move || b_tx.send_timeout(2, Duration::from_millis(300)));
+    let (_c_tx, c_rx) = channel::<u8>();
+    let receiver = rt.spawn(move || c_rx.recv_timeout(Duration::from_millis(300)));
+    let (_d_tx, d_rx) = channel::<u8>();
+    let selector = rt.spawn(move || {
+        weft::select! {
+            recv(d_rx) -> _m => false,
+            default(Duration::from_millis(300)) => true,
+        }
+    });
+    let wait_for = |t: &weft::Thread, what: &str| {
+        let start = Instant::now();
+        while t.waiting_on() != Some(what) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{t:?}: {:?}",
+                t.waiting_on()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    wait_for(left.thread(), "channel send");
+    wait_for(right.thread(), "channel send");
+    wait_for(receiver.thread(), "channel receive");
+    wait_for(selector.thread(), "select");
+    assert!(left.join().unwrap().unwrap_err().is_timeout());
+    assert!(right.join().unwrap().unwrap_err().is_timeout());
+    assert!(receiver.join().unwrap().unwrap_err().is_timeout());
+    assert!(selector.join().unwrap());
+    drop((a_rx, b_rx));
+}
