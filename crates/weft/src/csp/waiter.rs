@@ -117,12 +117,14 @@ impl Waiter {
         }
     }
 
-    /// Wakes the owner (after a successful [`claim`](Self::claim), outside the lock).
+    /// The owner's handle, for a claimer to wake it (after a successful
+    /// [`claim`](Self::claim), once the lock is released). Claimers wake through this
+    /// clone and drop their reference to the record inside the critical section, so the
+    /// owner finds its record unshared (and reusable) as soon as it can observe the
+    /// claim and the lock is free.
     #[inline]
-    pub(crate) fn wake(&self) {
-        if let Some(t) = &self.thread {
-            t.unpark();
-        }
+    pub(crate) fn owner(&self) -> Thread {
+        self.thread.clone().expect("a record in use has an owner")
     }
 
     /// Blocks the owner until a partner claims the record or `deadline` passes (then
@@ -169,20 +171,36 @@ thread_local! {
 /// A fresh (`WAITING`) record owned by the calling thread.
 pub(crate) fn take() -> Arc<Waiter> {
     let me = crate::current();
-    let pooled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    // A partner that claimed a record's last use may still hold a clone for a moment
+    // (until it leaves the channel's critical section): such a record stays pooled and
+    // an unshared one is taken.
+    let pooled = POOL
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().rposition(|w| Arc::strong_count(w) == 1)?;
+            Some(p.swap_remove(i))
+        })
+        .ok()
+        .flatten();
     if let Some(mut w) = pooled {
-        // A partner that claimed the record's last use may still hold a clone for a
-        // moment (between its claim and its unpark): then the record is not reused.
         if let Some(m) = Arc::get_mut(&mut w) {
             m.thread = Some(me);
             *m.state.get_mut() = WAITING;
             return w;
         }
     }
+    #[cfg(test)]
+    ALLOCATED.with(|a| a.set(a.get() + 1));
     Arc::new(Waiter {
         thread: Some(me),
         state: AtomicUsize::new(WAITING),
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Records this kernel thread allocated (tests check the steady state allocates none).
+    pub(crate) static ALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Returns a record whose operation is over (no channel queue holds it any more).
@@ -190,13 +208,13 @@ pub(crate) fn put(mut w: Arc<Waiter>) {
     if let Some(m) = Arc::get_mut(&mut w) {
         // Do not keep a finished thread's control block alive from the pool.
         m.thread = None;
-        let _ = POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            if p.len() < POOL_SIZE {
-                p.push(w);
-            }
-        });
     }
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_SIZE {
+            p.push(w);
+        }
+    });
 }
 
 /// A cheap thread-local pseudo-random number below `n` (xorshift64*), for `select`'s
