@@ -463,6 +463,37 @@ fn an_earlier_timer_never_fires_into_a_later_untimed_park() {
     );
 }
 
+/// Timers are matched to parks by a per-slot sequence number: a thread that starts in
+/// a slot freed by a finished thread must not be timed out by that thread's stale timer
+/// (its timed park's sequence number continues the slot's count, not restart it).
+#[test]
+fn a_finished_threads_timer_never_fires_into_its_slots_next_thread() {
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    // A timed park (due at 50 ms) ended early; then the thread finishes, freeing its slot.
+    rt.spawn(|| {
+        weft::current().unpark();
+        assert_eq!(park_timeout(Duration::from_millis(50)), Unparked::Notified);
+    })
+    .join()
+    .unwrap();
+    // The next thread on the one worker takes the freed slot, and parks with a longer
+    // deadline: a time-out may only be reported once its own deadline has passed.
+    let h = rt.spawn(|| {
+        let t = Instant::now();
+        loop {
+            let r = park_timeout(Duration::from_millis(300));
+            if r == Unparked::TimedOut {
+                return t.elapsed();
+            }
+        }
+    });
+    let waited = h.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "timed out after {waited:?}, before its deadline"
+    );
+}
+
 #[test]
 fn timers_of_parks_that_ended_early_do_not_pile_up() {
     let rt = weft::Runtime::builder().workers(1).build().unwrap();

@@ -10,6 +10,10 @@
 //!   used from weft green threads); a read-mostly read-write lock (95 % reads, 2 threads);
 //!   semaphore-limited work (4 permits, 1 000 green threads or tasks). Each contended load
 //!   also reports the longest single wait of a run: the fairness figure.
+//! - [`spawn_join`]: the job as a new user times it, spawns and joins included: 1 000
+//!   green threads spawned from a kernel thread, each doing 1 000 increments under one
+//!   weft Mutex, beside tokio's tasks on tokio's Mutex, in many fresh processes (the
+//!   worst process is the verdict).
 //! - [`oversubscribed`]: the spinlock hazard, a fixed job under each spinlock and under the
 //!   sleeping mutexes with 1×, 2× and 4× as many kernel threads as CPUs, each run capped in
 //!   wall time.
@@ -19,6 +23,7 @@
 
 pub mod harness;
 pub mod oversubscribed;
+pub mod spawn_join;
 pub mod throughput;
 
 use std::time::Duration;
@@ -30,6 +35,7 @@ use super::machine;
 use super::progress::Progress;
 use super::render::format::{grouped, nanos, number};
 use super::report::{Cell, Chart, ChartKind, NoteKind, SectionReport, Series, Table, Unit};
+use super::stats::median;
 use super::{Profile, Section};
 use harness::Primitive;
 use throughput::Scenario;
@@ -47,6 +53,7 @@ enum Probe {
     Throughput(throughput::Spec),
     Oversubscribed(oversubscribed::Spec),
     Pair(throughput::PairSpec),
+    SpawnJoin(spawn_join::Spec),
 }
 
 /// Counts, durations and repeats for one profile.
@@ -71,6 +78,10 @@ struct Plan {
     hold_rounds: u64,
     hazard_cap: Duration,
     hazard_repeats: usize,
+    /// The spawn-and-join job: green threads (tasks), pairs each, rounds per process.
+    job: spawn_join::Spec,
+    /// Fresh processes the job runs in.
+    job_processes: usize,
 }
 
 /// Seed of the threads' xorshift generators: a fixed one, so every run makes the same choices.
@@ -94,6 +105,13 @@ impl Plan {
             hold_rounds: 32,
             hazard_cap: Duration::from_millis(500),
             hazard_repeats: 3,
+            job: spawn_join::Spec {
+                threads: 1_000,
+                pairs: 1_000,
+                workers: 2,
+                rounds: 3,
+            },
+            job_processes: 20,
         };
         match profile {
             Profile::Test => Self {
@@ -103,6 +121,13 @@ impl Plan {
                 hazard_pairs: 2_000,
                 hazard_cap: Duration::from_millis(200),
                 hazard_repeats: 1,
+                job: spawn_join::Spec {
+                    threads: 100,
+                    pairs: 100,
+                    workers: 2,
+                    rounds: 1,
+                },
+                job_processes: 2,
                 ..base
             },
             Profile::Quick => base,
@@ -272,8 +297,10 @@ impl Section for Locks {
 
     fn steps(&self, profile: Profile) -> u64 {
         let plan = Plan::new(profile);
-        (plan.throughput_probes().len() + plan.pair_probes().len() + plan.hazard_probes().len())
-            as u64
+        (plan.throughput_probes().len()
+            + plan.pair_probes().len()
+            + plan.job_processes
+            + plan.hazard_probes().len()) as u64
     }
 
     fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
@@ -282,6 +309,7 @@ impl Section for Locks {
         let found = Found {
             runs: measure_throughput(&plan, progress),
             pairs: measure_pairs(&plan, progress),
+            job: measure_job(&plan, progress),
             hazard: measure_hazard(&plan, progress),
             plan,
         };
@@ -289,6 +317,7 @@ impl Section for Locks {
         report_mutexes(&found, &mut report);
         report_peers(&found, &mut report);
         report_green(&found, &mut report);
+        report_job(&found, &mut report);
         report_rwlocks(&found, &mut report);
         report_semaphores(&found, &mut report);
         report_hazard(&found, &mut report);
@@ -311,6 +340,7 @@ impl Section for Locks {
             Probe::Throughput(s) => serde_json::to_value(throughput::run(&s)?),
             Probe::Oversubscribed(s) => serde_json::to_value(oversubscribed::run(&s)?),
             Probe::Pair(s) => serde_json::to_value(throughput::run_pair(&s)?),
+            Probe::SpawnJoin(s) => serde_json::to_value(spawn_join::run(&s)?),
         };
         value.map_err(|e| e.to_string())
     }
@@ -338,6 +368,8 @@ struct Found {
     plan: Plan,
     runs: Runs,
     pairs: PairRuns,
+    /// The spawn-and-join job's processes that ran, and the failures of the others.
+    job: (spawn_join::Processes, Vec<ProbeFailure>),
     hazard: HazardRuns,
 }
 
@@ -483,6 +515,26 @@ const PEER: usize = 1;
 /// Rounds of a paired probe in each of its processes.
 const PAIR_ROUNDS: usize = 4;
 
+fn measure_job(plan: &Plan, progress: &Progress) -> (spawn_join::Processes, Vec<ProbeFailure>) {
+    let mut done = spawn_join::Processes::default();
+    let mut failed = Vec::new();
+    // Each round is at most a second or so even for a slow peer; allow ample slack.
+    let timeout = Duration::from_secs(30 + 10 * plan.job.rounds as u64);
+    for i in 0..plan.job_processes {
+        progress.probe(format!(
+            "spawn + join job, weft against tokio: process {} of {}",
+            i + 1,
+            plan.job_processes
+        ));
+        match child::run_probe(NAME, &Probe::SpawnJoin(plan.job), timeout) {
+            Ok(o) => done.0.push(o),
+            Err(f) => failed.push(f),
+        }
+        progress.done();
+    }
+    (done, failed)
+}
+
 fn measure_pairs(plan: &Plan, progress: &Progress) -> PairRuns {
     plan.pair_probes()
         .into_iter()
@@ -549,6 +601,12 @@ fn measure_hazard(plan: &Plan, progress: &Progress) -> HazardRuns {
 // Reporting.
 
 fn report_failures(found: &Found, out: &mut SectionReport) {
+    for f in &found.job.1 {
+        out.note(
+            NoteKind::Failure,
+            format!("spawn + join job, one process: {f}"),
+        );
+    }
     for ((locks, scenario), result) in &found.pairs {
         if let Err(f) = result {
             out.note(
@@ -862,6 +920,67 @@ fn report_green(found: &Found, out: &mut SectionReport) {
             ),
         );
     }
+}
+
+/// The spawn-and-join job: one row per statistic over the processes.
+fn report_job(found: &Found, out: &mut SectionReport) {
+    let plan = &found.plan;
+    let job = &plan.job;
+    let procs = &found.job.0;
+    let mut table = Table::new(
+        "spawn_join",
+        &format!(
+            "The whole job: {} green threads spawned from a kernel thread, {} increments each, \
+             joined",
+            grouped(job.threads as f64),
+            grouped(job.pairs as f64)
+        ),
+        format!(
+            "From the main kernel thread of a fresh process: {t} green threads spawned with \
+             Runtime::spawn on a {w}-worker weft runtime, each doing {p} `*m.lock() += 1` on one \
+             weft Mutex, all joined, timed from before the first spawn to after the last join \
+             (tokio: {t} tokio::spawn tasks on tokio's Mutex, {w} workers). {r} rounds of each, \
+             alternating, in each of {n} processes; a process's figure is its best round. The \
+             ratio row is each process's weft figure over its tokio figure: the worst process \
+             is the verdict, not the median.",
+            t = grouped(job.threads as f64),
+            w = job.workers,
+            p = grouped(job.pairs as f64),
+            r = job.rounds,
+            n = procs.0.len()
+        ),
+    )
+    .column("what", "figure", Unit::Text)
+    .column("median", "median process", Unit::Text)
+    .column("worst", "worst process", Unit::Text)
+    .column("best", "best process", Unit::Text);
+    let fmt_rate = |v: f64| format!("{:.2} M pairs/s", v / 1e6);
+    let stats = |v: Vec<f64>| -> Option<(f64, f64, f64)> {
+        let m = median(&v)?;
+        let lo = v.iter().copied().reduce(f64::min)?;
+        let hi = v.iter().copied().reduce(f64::max)?;
+        Some((m, lo, hi))
+    };
+    let (w, t): (Vec<f64>, Vec<f64>) = procs.0.iter().filter_map(|o| o.best()).unzip();
+    for (label, v) in [("weft Mutex, green threads", w), ("tokio Mutex, tasks", t)] {
+        if let Some((m, lo, hi)) = stats(v) {
+            table.push(vec![
+                label.into(),
+                fmt_rate(m).into(),
+                fmt_rate(lo).into(),
+                fmt_rate(hi).into(),
+            ]);
+        }
+    }
+    if let Some((m, lo, hi)) = stats(procs.ratios()) {
+        table.push(vec![
+            "weft over tokio".into(),
+            format!("{m:.2}x").into(),
+            format!("{lo:.2}x").into(),
+            format!("{hi:.2}x").into(),
+        ]);
+    }
+    out.tables.push(table);
 }
 
 fn report_rwlocks(found: &Found, out: &mut SectionReport) {
@@ -1211,6 +1330,28 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
                 found.pair_text(vs_pl, one),
                 found.pair_text(vs_std, one),
                 nanos(QUOTED[0].2)
+            ),
+        );
+    }
+    let procs = &found.job.0;
+    if let Some((m, worst)) = procs.ratio_median_worst() {
+        let failed = found.job.1.len();
+        check(
+            worst >= target::GREEN_VS_TOKIO && failed == 0,
+            format!(
+                "The whole job ({} green threads spawned from a kernel thread, {} increments \
+                 each, joined): weft's best round over tokio's in each of {} fresh processes, \
+                 median {m:.2}x, worst process {worst:.2}x{} (target, from issue 12: at least \
+                 {:.0}x in every process).",
+                grouped(plan.job.threads as f64),
+                grouped(plan.job.pairs as f64),
+                procs.0.len(),
+                if failed > 0 {
+                    format!("; {failed} processes failed")
+                } else {
+                    String::new()
+                },
+                target::GREEN_VS_TOKIO
             ),
         );
     }

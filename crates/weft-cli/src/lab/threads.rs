@@ -407,7 +407,10 @@ fn report_memory(plan: &Plan, memory: &MemoryRuns, out: &mut SectionReport) {
              plus page tables (VmPTE; \"PT\"), including the join handle the program keeps per \
              thread. Kernel stacks (\"kstack\") come from /proc/meminfo KernelStack (system-wide). \
              The spawn rate runs from the first spawn until all N are parked; \"faults each\" \
-             counts the process's minor page faults (first touches) meanwhile. weft and tokio \
+             counts the process's minor page faults (first touches) meanwhile, and \"memory\" \
+             says whether the run was on cold memory (a first touch, timed in the same process \
+             right after the spawns, costing 5 µs or more: the host backs the pages on first \
+             use, and faults bound the spawn rate) or warm. weft and tokio \
              then release and join all N and spawn N again (\"2nd round\"): their memory now \
              comes back from their own pools and the allocator, already touched."
         ),
@@ -421,6 +424,7 @@ fn report_memory(plan: &Plan, memory: &MemoryRuns, out: &mut SectionReport) {
     .column("kernel_stack_per_thread", "kstack each", Unit::Bytes)
     .column("spawns_per_second", "spawns/s to parked", Unit::PerSecond)
     .column("faults_per_thread", "faults each", Unit::Ratio)
+    .column("memory", "memory (first touch)", Unit::Text)
     .column(
         "second_round_per_second",
         "2nd round spawns/s",
@@ -465,6 +469,7 @@ fn report_memory(plan: &Plan, memory: &MemoryRuns, out: &mut SectionReport) {
             kernel_stack.into(),
             figures.spawn_rate.into(),
             figures.faults_per_thread.into(),
+            memory_regime(figures.fresh_page_micros).into(),
             figures.second_round_rate.into(),
             status.into(),
         ]);
@@ -935,6 +940,17 @@ fn oversubscription_notes(
 /// A first touch above this many microseconds is memory being backed for the first time
 /// (on this machine 1.5-2 µs a page is the warm cost, 10-12 µs the cold one).
 const COLD_PAGE_MICROS: f64 = 5.0;
+
+/// Which regime a run's spawns measured: "cold" (memory the host backs on first use,
+/// where page faults bound the spawn rate) or "warm", with the first touch's cost; empty
+/// when the probe did not time a first touch.
+fn memory_regime(fresh_page_micros: Option<f64>) -> Cell {
+    match fresh_page_micros {
+        Some(m) if m >= COLD_PAGE_MICROS => format!("cold ({m:.1} µs)").into(),
+        Some(m) => format!("warm ({m:.1} µs)").into(),
+        None => Cell::Empty,
+    }
+}
 
 /// What bounds weft's spawn rate in this run: the page faults it took, what a first touch
 /// costs on this machine now, and the second round's rate on reused stacks.

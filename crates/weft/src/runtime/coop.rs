@@ -5,11 +5,11 @@
 //! unit from a per-worker budget, and the thread yields when the budget runs out (as
 //! tokio does with 128 operations and Erlang with 4 000 reductions); primitives of
 //! your own can call [`spend`] too. Every switch refills the budget. Taking a
-//! [`Mutex`](crate::sync::Mutex) spends half the budget
+//! [`Mutex`](crate::sync::Mutex) spends a quarter of the budget
 //! ([`LOCK_UNITS`](crate::sync::mutex::LOCK_UNITS)) per acquisition, and yields *after*
 //! its unlock when that used the budget up (never while holding the lock), so a green
 //! thread that takes a free lock in a loop lets the other green threads of its worker
-//! run every second acquisition: they are often waiting for the same lock, and the time
+//! run every fourth acquisition: they are often waiting for the same lock, and the time
 //! each waits for its turn is the number of threads ahead of it times the length of a
 //! turn ([`spend_units`] charges such costlier operations). Code that computes without
 //! calling the runtime is not interrupted: it should call [`crate::yield_now`] now and

@@ -167,18 +167,75 @@ struct Slot {
     ctx: Context,
     thread: Thread,
     wake: Wake,
-    park_seq: u64,
+    /// The slot's last timed-park sequence number, with [`TIMED`] set while that park
+    /// lasts, so a timer of an earlier park is told apart; see [`Timers`].
+    park_seq: u32,
+}
+
+/// Set in [`Slot::park_seq`] while the slot's thread is in a timed park.
+const TIMED: u32 = 1 << 31;
+
+/// A worker's timers: a min-heap of 16-byte entries (a million sleeping threads cost
+/// 16 MiB of heap here, not 32), each the deadline in nanoseconds since the worker's
+/// epoch and a key: the slot index in the high 32 bits, the park's sequence number in
+/// the low 32.
+///
+/// Entries are deleted lazily: a park that ends early leaves its timer, which is
+/// recognised as stale unless the slot's `park_seq` is its sequence number with
+/// [`TIMED`] set. Sequence numbers (31 bits, from 1) count timed parks *per slot*, and
+/// the count is carried over to the slot's next occupant (through the free list), so a
+/// new thread in a reused slot never matches its predecessor's timers. At the wrap,
+/// after 2^31 - 1 timed parks of one slot, the heap is swept with that slot's
+/// `park_seq` at 0 (matching nothing) first, which removes every entry of the slot: so
+/// no stale entry can ever match a later park.
+struct Timers {
+    heap: BinaryHeap<Reverse<(u64, u64)>>,
+    epoch: Instant,
+}
+
+impl Timers {
+    fn new() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.epoch + std::time::Duration::from_nanos(nanos)
+    }
+
+    /// The earliest deadline, if any.
+    fn first(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| self.instant(*at))
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+fn timer_key(slot: u32, seq: u32) -> u64 {
+    (u64::from(slot) << 32) | u64::from(seq)
+}
+
+fn timer_parts(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 /// The worker's own state, owned by its loop.
 struct Worker<'a> {
     local: &'a Local,
     slots: Vec<Option<Slot>>,
-    free: Vec<u32>,
-    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Free slots, each with its last timed-park sequence number (see [`Timers`]).
+    free: Vec<(u32, u32)>,
+    timers: Timers,
     /// Heap size at which stale timers (of parks that ended early) are swept out.
     sweep_at: usize,
-    park_seq: u64,
     tick: u32,
     /// The last green thread yielded: ready threads that have not started yet go
     /// before it, as the started ones in the run queue do.
@@ -201,9 +258,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         local: &local,
         slots: Vec::new(),
         free: Vec::new(),
-        timers: BinaryHeap::new(),
+        timers: Timers::new(),
         sweep_at: SWEEP_MIN,
-        park_seq: 0,
         tick: 61,
         yielded: false,
     };
@@ -273,21 +329,22 @@ impl Worker<'_> {
     }
 
     fn fire_timers(&mut self) -> bool {
-        let Some(Reverse((first, _, _))) = self.timers.peek() else {
+        let Some(&Reverse((first, _))) = self.timers.heap.peek() else {
             return false;
         };
-        let now = Instant::now();
-        if *first > now {
+        let now = self.timers.nanos(Instant::now());
+        if first > now {
             return false;
         }
         let mut any = false;
-        while let Some(Reverse((at, seq, i))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, key))) = self.timers.heap.peek().copied() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.heap.pop();
+            let (i, seq) = timer_parts(key);
             if let Some(Some(slot)) = self.slots.get_mut(i as usize) {
-                if slot.park_seq == seq && slot.thread.inner.park.time_out() {
+                if slot.park_seq == seq | TIMED && slot.thread.inner.park.time_out() {
                     slot.wake = Wake::TimedOut;
                     self.local.runnable.borrow_mut().push_back(i);
                     any = true;
@@ -305,8 +362,9 @@ impl Worker<'_> {
     #[cold]
     fn sweep_timers(&mut self) {
         let slots = &self.slots;
-        self.timers.retain(|Reverse((_, seq, i))| {
-            matches!(slots.get(*i as usize), Some(Some(s)) if s.park_seq == *seq && s.thread.inner.park.is_parked())
+        self.timers.heap.retain(|Reverse((_, key))| {
+            let (i, seq) = timer_parts(*key);
+            matches!(slots.get(i as usize), Some(Some(s)) if s.park_seq == seq | TIMED && s.thread.inner.park.is_parked())
         });
         self.sweep_at = (self.timers.len() * 2).max(SWEEP_MIN);
     }
@@ -345,10 +403,7 @@ impl Worker<'_> {
             || !self.local.fresh.is_empty()
             || !shared.injector.is_empty()
             || shared.workers.iter().any(|w| !w.stealer.is_empty())
-            || self
-                .timers
-                .peek()
-                .is_some_and(|Reverse((at, _, _))| *at <= Instant::now())
+            || self.timers.first().is_some_and(|at| at <= Instant::now())
             || shared.shutdown.load(Ordering::Acquire)
     }
 
@@ -386,7 +441,7 @@ impl Worker<'_> {
         deadlock::worker_asleep();
         fence(Ordering::SeqCst);
         if !self.has_work() {
-            let deadline = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            let deadline = self.timers.first();
             if deadline.is_none() {
                 deadlock::check_from_idle_worker();
             }
@@ -401,11 +456,11 @@ impl Worker<'_> {
     }
 
     fn start(&mut self, f: Fresh) {
-        let i = match self.free.pop() {
-            Some(i) => i,
+        let (i, last_seq) = match self.free.pop() {
+            Some(free) => free,
             None => {
                 self.slots.push(None);
-                (self.slots.len() - 1) as u32
+                ((self.slots.len() - 1) as u32, 0)
             }
         };
         let Fresh {
@@ -423,7 +478,7 @@ impl Worker<'_> {
             ctx,
             thread,
             wake: Wake::Notified,
-            park_seq: 0,
+            park_seq: last_seq,
         });
         self.run_slot(i);
     }
@@ -463,28 +518,42 @@ impl Worker<'_> {
                     slot.thread.inner.park.consume();
                     self.local.runnable.borrow_mut().push_back(i);
                 } else if let Some(at) = deadline {
-                    self.park_seq += 1;
-                    slot.park_seq = self.park_seq;
-                    self.timers.push(Reverse((at, self.park_seq, i)));
+                    let seq = self.next_seq(i);
+                    let slot = self.slots[i as usize].as_mut().expect("a parked slot");
+                    slot.park_seq = seq | TIMED;
+                    let at = self.timers.nanos(at);
+                    self.timers.heap.push(Reverse((at, timer_key(i, seq))));
                     if self.timers.len() >= self.sweep_at {
                         self.sweep_timers();
                     }
                     self.me().timers.store(self.timers.len(), Ordering::Relaxed);
                 } else {
-                    // No timer of an earlier park may fire into this one (timer
-                    // sequence numbers start at 1).
-                    slot.park_seq = 0;
+                    // No timer of an earlier park may fire into this one.
+                    slot.park_seq &= !TIMED;
                 }
             }
             CoroutineResult::Return(()) => self.finish(i),
         }
     }
 
+    /// The next timed-park sequence number of slot `i` (see [`Timers`]).
+    fn next_seq(&mut self, i: u32) -> u32 {
+        let slot = self.slots[i as usize].as_mut().expect("a started slot");
+        let next = (slot.park_seq & !TIMED) + 1;
+        if next < TIMED {
+            return next;
+        }
+        // Wrapped: drop every entry of the slot before numbers are used again.
+        slot.park_seq = 0;
+        self.sweep_timers();
+        1
+    }
+
     fn finish(&mut self, i: u32) {
         let slot = self.slots[i as usize].take().expect("finished slot");
         drop(slot.ctx.into_stack());
         super::registry_remove(self.me(), i);
-        self.free.push(i);
+        self.free.push((i, slot.park_seq & !TIMED));
         self.shared().live.fetch_sub(1, Ordering::Release);
     }
 

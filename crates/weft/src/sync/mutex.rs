@@ -110,13 +110,16 @@ const CLAIMED: u8 = 8;
 pub const GREEN_CLAIM_AFTER: Duration = Duration::from_micros(100);
 
 /// Cooperative budget units a green thread spends on each acquisition of a [`Mutex`] (of
-/// [`BUDGET`](crate::runtime::coop::BUDGET)): a thread takes a lock at most twice per
-/// turn, so threads waiting for their turn on the same worker (often for this very
-/// lock) wait two critical sections per thread ahead of them, not a hundred. Measured
-/// with 1 000 green threads on one lock and 2 workers (the lab's Locks section): at one
-/// unit per lock the longest wait was 6 ms, at 16 units 0.4-0.6 ms, at 64 units
-/// 0.16-0.30 ms, for 6 -> 22 ns per lock + unlock (tokio's mutex: 170 ns, 0.29 ms).
-pub const LOCK_UNITS: u32 = 64;
+/// [`BUDGET`](crate::runtime::coop::BUDGET)): a thread takes a lock at most four times
+/// per turn, so threads waiting for their turn on the same worker (often for this very
+/// lock) wait four critical sections per thread ahead of them, not a hundred. Measured
+/// with 1 000 green threads on one lock and 2 workers (the lab's Locks section), with
+/// the waiters' spins of 112 spin hints per wait: at one unit per lock the longest wait
+/// was 6 ms, at 16 units 0.4-0.6 ms, at 64 units 0.16-0.30 ms, for 6 -> 22 ns per lock
+/// + unlock (tokio's mutex: 170 ns, 0.29 ms). With spins of 14 hints (a spin hint takes
+/// 27 ns on this machine's CPU), in one session with a build running beside: 32 units
+/// 13-17 ns per pair and 0.15-0.36 ms longest waits, 64 units 21-27 ns and 0.23-1.1 ms.
+pub const LOCK_UNITS: u32 = 32;
 /// A kernel thread that has waited this long (since it first parked) claims the lock:
 /// twice the parking lot's fairness bound, so that the bound's own hand-overs come
 /// first and a claim is the backstop. Claims end bursts: two kernel threads hammering
@@ -124,14 +127,13 @@ pub const LOCK_UNITS: u32 = 64;
 /// claims after 0.5 ms (parking_lot: 8.7-9.8 ns in the same runs).
 pub const KERNEL_CLAIM_AFTER: Duration = Duration::from_millis(1);
 
-/// A claimant looks this many times (a spin hint between looks, a few microseconds in
-/// all) for the holder to release, then parks as the claimant and is handed the lock.
+/// A claimant looks this many times (a spin hint between looks, about 2 us in all) for the holder to release, then parks as the claimant and is handed the lock.
 /// A holder running on another CPU releases well within that; one that does not is
 /// descheduled, blocked, or waiting for the claimant's own worker, and spinning on
 /// would only keep it from running (with 2 workers on a loaded machine, a 50 us spin
 /// here measured a collapse to 0.2 M acquisitions/s, most of the time spent spinning).
 #[cfg(not(loom))]
-const CLAIM_SPIN: u32 = 256;
+const CLAIM_SPIN: u32 = 64;
 /// Under loom: one look, then park (every interleaving of that look is explored).
 #[cfg(loom)]
 const CLAIM_SPIN: u32 = 1;
@@ -181,8 +183,13 @@ impl SpinWait {
         self.rounds += 1;
         if crate::runtime::worker::current_green_inner().is_some() {
             if self.long_green {
+                // 2, 4 and 8 spin hints, well under a microsecond in all: enough for a
+                // holder running on another CPU, and little time lost when it is not
+                // (a spin hint costs 27 ns on this machine's CPU; rounds of 16, 32 and 64
+                // hints, 3 us a wait, made a worker of 500 waiting threads take
+                // milliseconds to come round to a thread handed the lock).
                 if self.rounds <= 3 {
-                    for _ in 0..(8u32 << self.rounds) {
+                    for _ in 0..(1u32 << self.rounds) {
                         std::hint::spin_loop();
                     }
                     return true;
@@ -471,7 +478,9 @@ impl<T: ?Sized> Mutex<T> {
             );
             match r {
                 // The unlocker kept LOCKED set for us.
-                ParkResult::Unparked(HANDOFF) => return true,
+                ParkResult::Unparked(HANDOFF) => {
+                    return true;
+                }
                 // Woken: we are the one woken waiter; let unlockers wake another again.
                 ParkResult::Unparked(_) => {
                     self.state.fetch_and(!WOKEN, Ordering::Relaxed);
@@ -650,6 +659,7 @@ impl<T: ?Sized> Mutex<T> {
                 return HANDOFF;
             }
             let woken = if r.unparked_threads != 0 { WOKEN } else { 0 };
+            if r.unparked_threads != 0 {}
             // With no claimant queued but CLAIMED set, nobody is woken: the claimant
             // is spinning (or about to queue, and will find the lock free) and takes
             // the lock, and its unlock wakes the waiters.
