@@ -4,18 +4,28 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 use super::waiter::{self, done, stash, Outcome, Waiter};
+// Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
+#[cfg(loom)]
+use crate::loom::Thread;
+use crate::loom::{AtomicUsize, Instant, Ordering};
 use crate::park::WaitReason;
-use crate::runtime::coop;
 use crate::sync::SpinLock;
+#[cfg(not(loom))]
 use crate::thread::Thread;
+
+/// One unit of the cooperative budget (nothing under loom, which has no runtime).
+#[inline]
+pub(crate) fn spend() {
+    #[cfg(not(loom))]
+    crate::runtime::coop::spend();
+}
 
 pub(crate) static SEND: WaitReason = WaitReason::new("channel send");
 pub(crate) static RECV: WaitReason = WaitReason::new("channel receive");
@@ -203,7 +213,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn send(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
-        coop::spend();
+        spend();
         let mut st = self.state.lock();
         let v = match self.send_now(&mut st, v) {
             Ok(woken) => {
@@ -246,7 +256,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, RecvFail> {
-        coop::spend();
+        spend();
         let mut st = self.state.lock();
         match self.recv_now(&mut st) {
             Ok((v, woken)) => {

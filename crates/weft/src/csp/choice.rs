@@ -2,7 +2,9 @@
 //! (`P ‖ Q`: run both, wait for both).
 
 use std::fmt;
+#[cfg(not(loom))]
 use std::panic::resume_unwind;
+#[cfg(not(loom))]
 use std::thread::Result as ThreadResult;
 
 use super::waiter::reduce;
@@ -212,6 +214,7 @@ pub fn internal_choice<R, B: Branches<R>>(chooser: &mut Chooser, branches: B) ->
 /// par(procs);
 /// assert_eq!(total.into_inner(), 6);
 /// ```
+#[cfg(not(loom))]
 pub fn par<F, R>(procs: impl IntoIterator<Item = F>) -> Vec<R>
 where
     F: FnOnce() -> R + Send,
@@ -225,6 +228,7 @@ where
 }
 
 /// Unwraps results in order, resuming the first panic.
+#[cfg(not(loom))]
 fn finish<R>(results: Vec<ThreadResult<R>>) -> Vec<R> {
     let mut out = Vec::with_capacity(results.len());
     let mut panic = None;
@@ -251,6 +255,7 @@ pub trait JoinAll {
 
 macro_rules! tuple_join {
     ($($r:ident $i:tt),+) => {
+        #[cfg(not(loom))]
         impl<'scope, $($r),+> JoinAll for ($(crate::ScopedJoinHandle<'scope, $r>,)+) {
             type Output = ($($r,)+);
             #[allow(non_snake_case)]

@@ -110,14 +110,20 @@
 //! parks (its partner is likely running on another CPU); a green thread parks at once
 //! (its partner may need its worker).
 
+// Under loom, the deadline operations take the model clock's (crate-private) Instant.
+#[cfg_attr(loom, allow(private_interfaces))]
 mod chan;
 mod choice;
 mod error;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod select;
 mod waiter;
 
 pub use chan::{bounded, channel, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
-pub use choice::{internal_choice, par, Branches, Chooser};
+#[cfg(not(loom))]
+pub use choice::par;
+pub use choice::{internal_choice, Branches, Chooser};
 pub use error::{
     RecvError, RecvTimeoutError, SelectError, SelectTimeoutError, SendError, SendTimeoutError,
     TryRecvError, TrySelectError, TrySendError,

@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::chan::{Chan, Receiver, RecvFail, SendFail, Sender, Wait};
+use super::chan::{spend, Chan, Receiver, RecvFail, SendFail, Sender, Wait};
 use super::error::{RecvError, SelectError, SelectTimeoutError, SendError, TrySelectError};
 use super::waiter::{self, Outcome, Waiter};
+// Under `--cfg loom`: the model clock.
+use crate::loom::Instant;
 use crate::park::WaitReason;
-use crate::runtime::coop;
 
 pub(crate) static SELECT: WaitReason = WaitReason::new("select");
 
@@ -290,7 +291,7 @@ impl Order {
 /// out (the macro at compile time, [`Select`] with an error).
 #[doc(hidden)]
 pub fn run(cases: &mut [&mut dyn Case], biased: bool, timeout: Timeout) -> Option<usize> {
-    coop::spend();
+    spend();
     let n = cases.len();
     let deadline = match timeout {
         Timeout::Never => None,
@@ -299,7 +300,10 @@ pub fn run(cases: &mut [&mut dyn Case], biased: bool, timeout: Timeout) -> Optio
     };
     if n == 0 {
         match deadline {
+            #[cfg(not(loom))]
             Some(d) => crate::sleep_until(d),
+            #[cfg(loom)]
+            Some(_) => {}
             None => unreachable!("a select with no case and no timeout is rejected before"),
         }
         return None;

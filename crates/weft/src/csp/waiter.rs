@@ -20,13 +20,18 @@
 //! threads of a worker, each taking a record out while it waits), so a blocking
 //! operation allocates nothing in the steady state.
 
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+#[cfg(not(loom))]
+use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::park::{park_on, WaitReason};
-use crate::thread::Thread;
+// Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
+#[cfg(loom)]
+use crate::loom::{current, Thread};
+use crate::loom::{AtomicUsize, Instant, Ordering};
+use crate::park::WaitReason;
+#[cfg(not(loom))]
+use crate::{current, thread::Thread};
 
 pub(crate) const WAITING: usize = 0;
 pub(crate) const ABORTED: usize = 1;
@@ -130,8 +135,9 @@ impl Waiter {
     /// Blocks the owner until a partner claims the record or `deadline` passes (then
     /// it aborts, unless a claim wins that race).
     pub(crate) fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome {
-        let green = self.thread.as_ref().is_some_and(Thread::is_green);
-        if !green {
+        // (Under loom the spin is left out: the model explores the park and the claim.)
+        #[cfg(not(loom))]
+        if !self.thread.as_ref().is_some_and(Thread::is_green) {
             // A kernel thread's partner is often running on another CPU right now: a
             // short spin saves a futex round trip. A green thread's partner may need
             // this very worker, so it parks at once.
@@ -150,27 +156,43 @@ impl Waiter {
             }
             // Parks may return spuriously or with a stale token: the loop re-reads the
             // state word, which only a claim (made before its unpark) changes.
-            if park_on(reason, deadline).timed_out() {
+            if park_timed_out(reason, deadline) {
                 return self.abort();
             }
         }
     }
 }
 
+/// `park_on`, `true` when the deadline passed.
+#[cfg(not(loom))]
+#[inline]
+fn park_timed_out(reason: &'static WaitReason, deadline: Option<Instant>) -> bool {
+    crate::park::park_on(reason, deadline).timed_out()
+}
+
+/// `park_on`, `true` when the deadline passed (the loom stand-in returns that bool).
+#[cfg(loom)]
+fn park_timed_out(reason: &'static WaitReason, deadline: Option<Instant>) -> bool {
+    crate::park::park_on(reason, deadline)
+}
+
 /// Spins of a kernel thread before it parks.
+#[cfg(not(loom))]
 const SPIN: u32 = 64;
 
 /// Records kept per kernel thread.
 const POOL_SIZE: usize = 8;
 
+#[cfg(not(loom))]
 thread_local! {
     static POOL: RefCell<Vec<Arc<Waiter>>> = const { RefCell::new(Vec::new()) };
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A fresh (`WAITING`) record owned by the calling thread.
+#[cfg(not(loom))]
 pub(crate) fn take() -> Arc<Waiter> {
-    let me = crate::current();
+    let me = current();
     // A partner that claimed a record's last use may still hold a clone for a moment
     // (until it leaves the channel's critical section): such a record stays pooled and
     // an unshared one is taken.
@@ -185,7 +207,7 @@ pub(crate) fn take() -> Arc<Waiter> {
     if let Some(mut w) = pooled {
         if let Some(m) = Arc::get_mut(&mut w) {
             m.thread = Some(me);
-            *m.state.get_mut() = WAITING;
+            m.state.store(WAITING, Ordering::Relaxed);
             return w;
         }
     }
@@ -203,7 +225,24 @@ thread_local! {
     pub(crate) static ALLOCATED: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Under loom: a new record every time (a pool in a thread-local would outlive the
+/// model's executions).
+#[cfg(loom)]
+pub(crate) fn take() -> Arc<Waiter> {
+    Arc::new(Waiter {
+        thread: Some(current()),
+        state: AtomicUsize::new(WAITING),
+    })
+}
+
+/// Under loom: the record is dropped.
+#[cfg(loom)]
+pub(crate) fn put(w: Arc<Waiter>) {
+    drop(w);
+}
+
 /// Returns a record whose operation is over (no channel queue holds it any more).
+#[cfg(not(loom))]
 pub(crate) fn put(mut w: Arc<Waiter>) {
     if let Some(m) = Arc::get_mut(&mut w) {
         // Do not keep a finished thread's control block alive from the pool.
@@ -217,8 +256,16 @@ pub(crate) fn put(mut w: Arc<Waiter>) {
     });
 }
 
+/// Under loom: always 0 (loom needs every execution to make the same choices; the
+/// order of cases is then a fixed permutation).
+#[cfg(loom)]
+pub(crate) fn random_below(_n: usize) -> usize {
+    0
+}
+
 /// A cheap thread-local pseudo-random number below `n` (xorshift64*), for `select`'s
 /// fairness. `n` must be non-zero.
+#[cfg(not(loom))]
 pub(crate) fn random_below(n: usize) -> usize {
     RNG.try_with(|r| {
         let mut x = r.get();
