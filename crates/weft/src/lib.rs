@@ -31,7 +31,7 @@
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
 //!
-//! CSP channels and actors come in later modules; like everything here they block through
+//! Actors come in a later module; like everything here they block through
 //! [`park`], so they work the same from green and kernel threads.
 //!
 //! ## Stacks
@@ -85,6 +85,8 @@ mod park {
     pub(crate) mod lot;
     pub(crate) mod state;
 }
+#[cfg(loom)]
+mod csp;
 #[cfg(loom)]
 mod sync;
 #[cfg(loom)]

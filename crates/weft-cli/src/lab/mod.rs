@@ -6,8 +6,8 @@
 //! section, and writes the whole [`Report`](report::Report) as `report.json` and as a
 //! self-contained `report.html` (inline CSS and SVG charts, no external resources).
 //!
-//! Sections (one module each): [`threads`], [`locks`], [`stm`], [`ccs`]. Later issues add CSP
-//! and actors.
+//! Sections (one module each): [`threads`], [`locks`], [`stm`], [`csp`], [`ccs`]. A later
+//! issue adds actors.
 //!
 //! Measuring rules: every printed figure is measured in the run, except figures labelled as
 //! quoted (the survey's own, and peers' figures quoted in the issue). Large probes run in a
@@ -16,6 +16,7 @@
 
 pub mod ccs;
 pub mod child;
+pub mod csp;
 pub mod locks;
 pub mod machine;
 pub mod procfs;
@@ -85,6 +86,7 @@ pub fn all_sections() -> Vec<Box<dyn Section>> {
         Box::new(threads::Threads),
         Box::new(locks::Locks),
         Box::new(stm::Stm),
+        Box::new(csp::Csp),
         Box::new(ccs::Ccs),
     ]
 }

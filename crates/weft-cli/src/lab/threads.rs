@@ -469,7 +469,7 @@ fn report_memory(plan: &Plan, memory: &MemoryRuns, out: &mut SectionReport) {
             kernel_stack.into(),
             figures.spawn_rate.into(),
             figures.faults_per_thread.into(),
-            memory_regime(figures.fresh_page_micros).into(),
+            memory_regime(figures.fresh_page_micros),
             figures.second_round_rate.into(),
             status.into(),
         ]);

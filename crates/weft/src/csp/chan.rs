@@ -933,7 +933,7 @@ impl<T> fmt::Debug for IntoIter<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     //! The channel's internal invariants, from kernel threads.
     use super::*;

@@ -115,10 +115,11 @@ pub const GREEN_CLAIM_AFTER: Duration = Duration::from_micros(100);
 /// lock) wait four critical sections per thread ahead of them, not a hundred. Measured
 /// with 1 000 green threads on one lock and 2 workers (the lab's Locks section), with
 /// the waiters' spins of 112 spin hints per wait: at one unit per lock the longest wait
-/// was 6 ms, at 16 units 0.4-0.6 ms, at 64 units 0.16-0.30 ms, for 6 -> 22 ns per lock
-/// + unlock (tokio's mutex: 170 ns, 0.29 ms). With spins of 14 hints (a spin hint takes
-/// 27 ns on this machine's CPU), in one session with a build running beside: 32 units
-/// 13-17 ns per pair and 0.15-0.36 ms longest waits, 64 units 21-27 ns and 0.23-1.1 ms.
+/// was 6 ms, at 16 units 0.4-0.6 ms, at 64 units 0.16-0.30 ms, for 6 -> 22 ns per
+/// lock-unlock pair (tokio's mutex: 170 ns, 0.29 ms). With spins of 14 hints (a spin
+/// hint takes 27 ns on this machine's CPU), in one session with a build running beside:
+/// at 32 units 13-17 ns per pair and 0.15-0.36 ms longest waits, at 64 units 21-27 ns
+/// and 0.23-1.1 ms.
 pub const LOCK_UNITS: u32 = 32;
 /// A kernel thread that has waited this long (since it first parked) claims the lock:
 /// twice the parking lot's fairness bound, so that the bound's own hand-overs come
@@ -659,7 +660,6 @@ impl<T: ?Sized> Mutex<T> {
                 return HANDOFF;
             }
             let woken = if r.unparked_threads != 0 { WOKEN } else { 0 };
-            if r.unparked_threads != 0 {}
             // With no claimant queued but CLAIMED set, nobody is woken: the claimant
             // is spinning (or about to queue, and will find the lock free) and takes
             // the lock, and its unlock wakes the waiters.

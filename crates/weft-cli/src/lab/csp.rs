@@ -1,0 +1,465 @@
+//! The survey's *Communicating Sequential Processes* (message passing, part 1), measured
+//! here and now.
+//!
+//! `weft::csp` channels next to crossbeam-channel, flume, kanal, `std::sync::mpsc` and
+//! `tokio::sync::mpsc`, each probe in a fresh child process ([`child::run_probe`]), medians
+//! of the profile's repeats ([`probes`] describes the workloads):
+//! - ping-pong round trips over two rendezvous channels, on one worker and across two;
+//! - throughput SPSC, MPSC (4 producers) and MPMC (4 × 4) for capacity 0, 64 and unbounded;
+//! - one receiver selecting over 2, 4 and 8 channels.
+//!
+//! Go's, Erlang's and GHC's figures are quoted from issue 13 (measured on this machine when
+//! the issue was written, not by this lab), and labelled so.
+
+pub mod probes;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::child::{self, ProbeFailure};
+use super::progress::Progress;
+use super::render::format::nanos;
+use super::report::{Cell, NoteKind, SectionReport, Table, Unit};
+use super::stats::Samples;
+use super::{Profile, Section};
+use probes::{Cap, Load, Peer, Spec};
+
+const NAME: &str = "csp";
+
+/// The *Message passing: CSP* section.
+#[derive(Debug, Clone, Copy)]
+pub struct Csp;
+
+/// The probes this section runs in child processes.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "probe", rename_all = "snake_case")]
+enum Probe {
+    Channel(Spec),
+}
+
+/// Durations and repeats for one profile.
+#[derive(Debug, Clone)]
+struct Plan {
+    target: Duration,
+    repeats: usize,
+    shapes: Vec<(usize, usize)>,
+    caps: Vec<Cap>,
+    selects: Vec<usize>,
+}
+
+impl Plan {
+    fn new(profile: Profile) -> Self {
+        let base = Plan {
+            target: Duration::from_millis(60),
+            repeats: 3,
+            shapes: vec![(1, 1), (4, 1), (4, 4)],
+            caps: vec![Cap::Rendezvous, Cap::Bounded64, Cap::Unbounded],
+            selects: vec![2, 4, 8],
+        };
+        match profile {
+            Profile::Test => Plan {
+                target: Duration::from_millis(2),
+                repeats: 1,
+                shapes: vec![(1, 1), (2, 2)],
+                caps: vec![Cap::Rendezvous, Cap::Bounded64],
+                selects: vec![2],
+            },
+            Profile::Quick => base,
+            Profile::Full => Plan {
+                target: Duration::from_millis(200),
+                repeats: 7,
+                ..base
+            },
+        }
+    }
+
+    fn ping_pongs() -> [Load; 2] {
+        [
+            Load::PingPong { across: false },
+            Load::PingPong { across: true },
+        ]
+    }
+
+    fn throughputs(&self) -> Vec<Load> {
+        let mut out = Vec::new();
+        for &(producers, consumers) in &self.shapes {
+            for &cap in &self.caps {
+                out.push(Load::Throughput {
+                    cap,
+                    producers,
+                    consumers,
+                });
+            }
+        }
+        out
+    }
+
+    fn select_loads(&self) -> Vec<Load> {
+        self.selects
+            .iter()
+            .map(|&channels| Load::Select { channels })
+            .collect()
+    }
+
+    /// Every (peer, load) probe, in the order they run. Kernel-thread peers run the
+    /// ping-pong once (two kernel threads: there is no "one worker" for them).
+    fn probes(&self) -> Vec<(Peer, Load)> {
+        let mut out = Vec::new();
+        for load in Self::ping_pongs() {
+            for peer in Peer::ALL {
+                let green = matches!(peer, Peer::Weft | Peer::Tokio);
+                if green || load == (Load::PingPong { across: true }) {
+                    out.push((peer, load));
+                }
+            }
+        }
+        for load in self.throughputs().into_iter().chain(self.select_loads()) {
+            for peer in Peer::ALL {
+                if peer.supports(load) {
+                    out.push((peer, load));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Figures quoted from issue 13 (measured on this machine when it was written).
+mod quoted {
+    /// Ping-pong round trips on one worker (one scheduler), ns.
+    pub const PING_PONG: [(&str, f64); 5] = [
+        ("GHC MVar", 64.0),
+        ("tokio (issue's program)", 236.0),
+        ("Go", 244.0),
+        ("may", 372.0),
+        ("Erlang", 511.0),
+    ];
+    /// Go's rendezvous SPSC, ns per message.
+    pub const GO_RENDEZVOUS_SPSC: f64 = 129.0;
+    /// Go's bounded(64) SPSC, ns per message.
+    pub const GO_BOUNDED_SPSC: f64 = 36.0;
+    /// Go's MPMC 4x4 bounded(64), ns per message.
+    pub const GO_MPMC: f64 = 86.0;
+    /// Go's select over 4 channels, ns per message.
+    pub const GO_SELECT4: f64 = 138.0;
+}
+
+/// weft's targets, from issue 13.
+mod target {
+    /// Ping-pong round trip on one worker, ns.
+    pub const PING_PONG_ONE_WORKER: f64 = 50.0;
+    /// bounded(64) SPSC, ns per message.
+    pub const BOUNDED_SPSC: f64 = 35.0;
+}
+
+const CLAIM: &str = "Communicating Sequential Processes: processes are anonymous and talk \
+over explicit channels; with a channel of capacity 0 (a rendezvous) the sender cannot \
+transmit a message until the receiver is ready to accept it. CSP has two choices: external \
+choice (the environment decides: whichever offered communication happens first) and \
+internal choice (the process commits on its own).";
+
+impl Section for Csp {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn title(&self) -> &'static str {
+        "Message passing: CSP channels, rendezvous and select"
+    }
+
+    fn claim(&self) -> &'static str {
+        CLAIM
+    }
+
+    fn steps(&self, profile: Profile) -> u64 {
+        Plan::new(profile).probes().len() as u64
+    }
+
+    fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
+        let plan = Plan::new(profile);
+        let mut report = SectionReport::new(NAME, self.title(), self.claim());
+        let runs = measure(&plan, progress);
+        let found = Found { runs };
+        for ((peer, load), r) in &found.runs {
+            if let Err(f) = r {
+                report.note(
+                    NoteKind::Failure,
+                    format!(
+                        "{} ({}), {}: {f}",
+                        peer.label(),
+                        peer.runs_on(),
+                        describe(*load)
+                    ),
+                );
+            }
+        }
+        report_ping_pong(&found, &mut report);
+        report_throughput(&plan, &found, &mut report);
+        report_select(&plan, &found, &mut report);
+        if profile == Profile::Test {
+            report.note(
+                NoteKind::Info,
+                "Test profile: tiny counts and short samples, meant for smoke tests; the figures \
+                 are not meaningful and weft's targets are not checked.",
+            );
+        } else {
+            report_targets(&found, &mut report);
+        }
+        report
+    }
+
+    fn probe(&self, spec: &str) -> Result<serde_json::Value, String> {
+        let probe: Probe = serde_json::from_str(spec)
+            .map_err(|e| format!("not a probe of the csp section: {e}"))?;
+        let value = match probe {
+            Probe::Channel(s) => serde_json::to_value(probes::run(&s)?),
+        };
+        value.map_err(|e| e.to_string())
+    }
+}
+
+type Runs = Vec<((Peer, Load), Result<Samples, ProbeFailure>)>;
+
+struct Found {
+    runs: Runs,
+}
+
+impl Found {
+    /// Median nanoseconds per message (round trip for ping-pong).
+    fn ns(&self, peer: Peer, load: Load) -> Option<f64> {
+        self.runs
+            .iter()
+            .find(|((p, l), _)| *p == peer && *l == load)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .and_then(Samples::median_ns)
+    }
+
+    /// A cell: the median, or a dash when it did not run.
+    fn cell(&self, peer: Peer, load: Load) -> Cell {
+        self.ns(peer, load).into()
+    }
+}
+
+fn describe(load: Load) -> String {
+    match load {
+        Load::PingPong { across: false } => "ping-pong on one worker".into(),
+        Load::PingPong { across: true } => "ping-pong across two workers".into(),
+        Load::Throughput {
+            cap,
+            producers,
+            consumers,
+        } => format!("{} {producers}x{consumers}", cap.label()),
+        Load::Select { channels } => format!("select over {channels} channels"),
+    }
+}
+
+fn measure(plan: &Plan, progress: &Progress) -> Runs {
+    plan.probes()
+        .into_iter()
+        .map(|(peer, load)| {
+            progress.probe(format!("{}: {}", peer.label(), describe(load)));
+            let spec = Spec {
+                peer,
+                load,
+                target_ms: plan.target.as_millis() as u64,
+                repeats: plan.repeats,
+            };
+            let timeout = plan.target * (2 * plan.repeats as u32 + 12) + Duration::from_secs(30);
+            let r = child::run_probe(NAME, &Probe::Channel(spec), timeout);
+            progress.done();
+            ((peer, load), r)
+        })
+        .collect()
+}
+
+fn report_ping_pong(found: &Found, out: &mut SectionReport) {
+    let mut table = Table::new(
+        "ping_pong",
+        "Ping-pong round trip over rendezvous channels",
+        "Two processes, two channels of capacity 0 (tokio: capacity 1, it has no 0): one sends a \
+         number and waits for it back, the other echoes; time per round trip, median of the \
+         repeats. weft: two green threads on a 1-worker runtime (one worker), or one on each of \
+         two 1-worker runtimes (across); tokio: a current-thread runtime, or a 2-worker one \
+         (its tasks may share a worker); the others: two kernel threads. Go, Erlang and GHC are \
+         quoted from issue 13 (their own ping-pong programs on this machine, one scheduler).",
+    )
+    .column("channel", "channel", Unit::Text)
+    .column("runs_on", "processes", Unit::Text)
+    .column("one_worker", "one worker", Unit::Nanoseconds)
+    .column("across", "across workers / CPUs", Unit::Nanoseconds);
+    for peer in Peer::ALL {
+        table.push(vec![
+            peer.label().into(),
+            peer.runs_on().into(),
+            found.cell(peer, Load::PingPong { across: false }),
+            found.cell(peer, Load::PingPong { across: true }),
+        ]);
+    }
+    for (name, ns) in quoted::PING_PONG {
+        table.push(vec![
+            format!("{name} (quoted)").into(),
+            "its own".into(),
+            ns.into(),
+            Cell::Empty,
+        ]);
+    }
+    out.tables.push(table);
+}
+
+fn report_throughput(plan: &Plan, found: &Found, out: &mut SectionReport) {
+    let table = Table::new(
+        "throughput",
+        "Throughput: time per message",
+        "p producers and c consumers on one channel; the producers send N numbers in all, the \
+         consumers receive until it is closed (the count is checked); wall time over N, median \
+         of the repeats. weft: green threads on a 2-worker runtime; tokio: tasks on a 2-worker \
+         runtime (one consumer; no capacity 0); std: kernel threads, one consumer; the others: \
+         kernel threads. A dash: the channel has no such form.",
+    )
+    .column("load", "load", Unit::Text);
+    let mut table = Peer::ALL
+        .iter()
+        .fold(table.column("cap", "capacity", Unit::Text), |t, p| {
+            t.column(
+                &format!("{p:?}").to_lowercase(),
+                p.label(),
+                Unit::Nanoseconds,
+            )
+        });
+    for load in plan.throughputs() {
+        let Load::Throughput {
+            cap,
+            producers,
+            consumers,
+        } = load
+        else {
+            continue;
+        };
+        let shape = match (producers, consumers) {
+            (1, 1) => "SPSC".to_owned(),
+            (p, 1) => format!("MPSC {p}x1"),
+            (p, c) => format!("MPMC {p}x{c}"),
+        };
+        let mut row: Vec<Cell> = vec![shape.into(), cap.label().into()];
+        row.extend(Peer::ALL.iter().map(|&p| found.cell(p, load)));
+        table.push(row);
+    }
+    out.tables.push(table);
+}
+
+fn report_select(plan: &Plan, found: &Found, out: &mut SectionReport) {
+    let mut table = Table::new(
+        "select",
+        "External choice: one receiver selecting over k channels",
+        "k channels of capacity 64, one producer each, one consumer selecting over all k with a \
+         select built for each message (weft::csp::Select, crossbeam_channel::Select) until it \
+         has N; time per message, median of the repeats. weft: green threads on a 2-worker \
+         runtime; crossbeam: kernel threads. Go quoted from issue 13 (its `select` statement, 4 \
+         channels).",
+    )
+    .column("channels", "channels", Unit::Count)
+    .column("weft", "weft::csp", Unit::Nanoseconds)
+    .column("crossbeam", "crossbeam-channel", Unit::Nanoseconds)
+    .column("go", "Go (quoted)", Unit::Nanoseconds);
+    for load in plan.select_loads() {
+        let Load::Select { channels } = load else {
+            continue;
+        };
+        table.push(vec![
+            Cell::from(channels as f64),
+            found.cell(Peer::Weft, load),
+            found.cell(Peer::Crossbeam, load),
+            if channels == 4 {
+                quoted::GO_SELECT4.into()
+            } else {
+                Cell::Empty
+            },
+        ]);
+    }
+    out.tables.push(table);
+}
+
+fn report_targets(found: &Found, out: &mut SectionReport) {
+    let opt = |v: Option<f64>| v.map(nanos).unwrap_or_else(|| "not measured".into());
+    let one = found.ns(Peer::Weft, Load::PingPong { across: false });
+    if let Some(w) = one {
+        out.target(
+            w <= target::PING_PONG_ONE_WORKER,
+            format!(
+                "Ping-pong round trip on one worker: {} with weft::csp (tokio's two tasks on one \
+                 worker {}; target, from issue 13: at most {}; GHC's MVar, quoted: 64 ns).",
+                nanos(w),
+                opt(found.ns(Peer::Tokio, Load::PingPong { across: false })),
+                nanos(target::PING_PONG_ONE_WORKER)
+            ),
+        );
+    }
+    let spsc = |cap| Load::Throughput {
+        cap,
+        producers: 1,
+        consumers: 1,
+    };
+    if let Some(w) = found.ns(Peer::Weft, spsc(Cap::Rendezvous)) {
+        out.target(
+            w <= quoted::GO_RENDEZVOUS_SPSC,
+            format!(
+                "Rendezvous SPSC: {} per message with weft::csp, against kanal's {}, crossbeam's \
+                 {}, std's {} in the same run (target, from issue 13: at most Go's {}, quoted).",
+                nanos(w),
+                opt(found.ns(Peer::Kanal, spsc(Cap::Rendezvous))),
+                opt(found.ns(Peer::Crossbeam, spsc(Cap::Rendezvous))),
+                opt(found.ns(Peer::Std, spsc(Cap::Rendezvous))),
+                nanos(quoted::GO_RENDEZVOUS_SPSC)
+            ),
+        );
+    }
+    if let Some(w) = found.ns(Peer::Weft, spsc(Cap::Bounded64)) {
+        out.target(
+            w <= target::BOUNDED_SPSC,
+            format!(
+                "bounded(64) SPSC: {} per message with weft::csp, against tokio's {}, \
+                 crossbeam's {}, kanal's {} in the same run (target, from issue 13: at most {}; \
+                 Go quoted: {}).",
+                nanos(w),
+                opt(found.ns(Peer::Tokio, spsc(Cap::Bounded64))),
+                opt(found.ns(Peer::Crossbeam, spsc(Cap::Bounded64))),
+                opt(found.ns(Peer::Kanal, spsc(Cap::Bounded64))),
+                nanos(target::BOUNDED_SPSC),
+                nanos(quoted::GO_BOUNDED_SPSC)
+            ),
+        );
+    }
+    let mpmc = Load::Throughput {
+        cap: Cap::Bounded64,
+        producers: 4,
+        consumers: 4,
+    };
+    if let (Some(w), Some(c)) = (found.ns(Peer::Weft, mpmc), found.ns(Peer::Crossbeam, mpmc)) {
+        out.target(
+            w <= c,
+            format!(
+                "MPMC 4x4 bounded(64): {} per message with weft::csp against crossbeam's {} in \
+                 the same run ({:.2}x its time; target, from issue 13: at most crossbeam's; Go \
+                 quoted: {}).",
+                nanos(w),
+                nanos(c),
+                w / c,
+                nanos(quoted::GO_MPMC)
+            ),
+        );
+    }
+    let sel4 = Load::Select { channels: 4 };
+    if let Some(w) = found.ns(Peer::Weft, sel4) {
+        out.target(
+            w <= quoted::GO_SELECT4,
+            format!(
+                "Select over 4 channels: {} per message with weft::csp, crossbeam's {} in the same \
+                 run (target, from issue 13: at most Go's {}, quoted).",
+                nanos(w),
+                opt(found.ns(Peer::Crossbeam, sel4)),
+                nanos(quoted::GO_SELECT4)
+            ),
+        );
+    }
+}
