@@ -1411,3 +1411,93 @@ fn blocked_processes_say_what_they_wait_in() {
     assert!(selector.join().unwrap());
     drop((a_rx, b_rx));
 }
+
+// ---- Found in review ----
+
+/// A green thread blocked in `recv` whose runtime is dropped never runs again: a later
+/// rendezvous send must not "deliver" to it (it would succeed with no receive, and the
+/// value would be lost); a live receiver gets the value instead.
+#[test]
+fn an_abandoned_green_receiver_is_handed_nothing() {
+    let (tx, rx) = channel::<u32>();
+    let live = rx.clone();
+    {
+        let rt = rt(1);
+        let _h = rt.spawn(move || rx.recv());
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rt);
+    }
+    // Nobody receives: the send times out with its value, rather than "succeeding".
+    assert_eq!(
+        tx.send_timeout(7, Duration::from_millis(30)),
+        Err(SendTimeoutError::Timeout(7))
+    );
+    let taker = std::thread::spawn(move || live.recv());
+    tx.send(8).unwrap();
+    assert_eq!(taker.join().unwrap(), Ok(8));
+}
+
+/// The same for a selector left parked by a dropped runtime, on a buffered channel: the
+/// value is buffered for the live receiver, not stashed for the dead selector.
+#[test]
+fn an_abandoned_green_selector_is_handed_nothing() {
+    let (tx, rx) = unbounded::<u32>();
+    let live = rx.clone();
+    {
+        let rt = rt(1);
+        let _h = rt.spawn(move || weft::select! { recv(rx) -> m => m.ok() });
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rt);
+    }
+    tx.send(1).unwrap();
+    assert_eq!(live.try_recv(), Ok(1));
+}
+
+/// `select!` with only `default(Duration::MAX)` waits for ever, as documented (it used
+/// to panic): the thread is still waiting after a while; its runtime is then dropped.
+#[test]
+fn select_with_only_a_default_of_duration_max_waits() {
+    let rt = rt(1);
+    let h = rt.spawn(|| weft::select! { default(Duration::MAX) => 1 });
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!h.is_finished(), "the select returned (or panicked)");
+    assert_eq!(h.thread().waiting_on(), Some("select"));
+    drop(rt);
+}
+
+/// `SelectedOperation::recv` on a send case (or `send` on a receive case) of the same
+/// channel panics, as documented, instead of returning the case's own value.
+#[test]
+fn a_selected_operation_of_the_wrong_kind_panics() {
+    let (tx, rx) = bounded::<u32>(1);
+    tx.close();
+    let mut sel = Select::new();
+    sel.send(&tx, 99);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sel.select().unwrap().recv(&rx)
+    }));
+    assert!(r.is_err(), "recv on a send case returned {:?}", r.ok());
+
+    let (tx, rx) = bounded::<u32>(1);
+    tx.send(5).unwrap();
+    let mut sel = Select::new();
+    sel.recv(&rx);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sel.select().unwrap().send(&tx).map_err(|e| e.into_inner())
+    }));
+    assert!(r.is_err(), "send on a receive case returned {:?}", r.ok());
+}
+
+/// A reused `Select` whose only case is a send it already completed can never complete
+/// again: `select` fails at once instead of waiting for ever.
+#[test]
+fn a_select_of_spent_send_cases_fails_instead_of_hanging() {
+    let (tx, rx) = bounded::<u8>(1);
+    let mut sel = Select::new();
+    sel.send(&tx, 1);
+    sel.select().unwrap().send(&tx).unwrap();
+    assert_eq!(rx.recv(), Ok(1));
+    assert!(sel.select().is_err());
+    assert!(sel.select_timeout(Duration::MAX).is_err());
+    assert!(sel.try_select().is_err());
+}

@@ -95,7 +95,8 @@ impl<T> State<T> {
     /// owners committed elsewhere or aborted) are dropped on the way.
     fn give_to_receiver(&mut self, v: T) -> Result<Thread, T> {
         while let Some(e) = self.receivers.pop_front() {
-            if e.w.claim(stash(e.case)) {
+            // An abandoned receiver never runs again: its entry is dropped, unclaimed.
+            if !e.w.is_abandoned() && e.w.claim(stash(e.case)) {
                 self.stash.push((e.w.token(), e.case, v));
                 return Ok(e.w.owner());
             }
@@ -308,7 +309,7 @@ impl<T> Chan<T> {
         st.closed = true;
         let mut woken = Vec::new();
         for e in std::mem::take(&mut st.receivers) {
-            if e.w.claim(done(e.case)) {
+            if !e.w.is_abandoned() && e.w.claim(done(e.case)) {
                 woken.push(e.w.owner());
             }
         }
@@ -352,6 +353,8 @@ impl<T> Chan<T> {
             || st
                 .senders
                 .iter()
+                // An abandoned sender's value is still taken (its send never returns):
+                // only a receiver must not be handed anything once abandoned.
                 .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_waiting());
         if !ready {
             st.receivers.push_back(Entry {
@@ -373,7 +376,7 @@ impl<T> Chan<T> {
             || st
                 .receivers
                 .iter()
-                .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_waiting());
+                .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_claimable());
         if ready {
             return Err(v);
         }

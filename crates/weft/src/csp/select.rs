@@ -33,6 +33,11 @@ pub trait Case {
     /// the channel's stash under (`token`, `case`): how [`SelectedOperation`] gets a
     /// typed result out of a type-erased case.
     fn deposit(&mut self, token: usize, case: usize);
+    /// `true` for a send case of a reused [`Select`] that already completed: it is
+    /// never ready again.
+    fn is_spent(&self) -> bool {
+        false
+    }
 }
 
 /// A receive case: `recv(rx) -> msg`.
@@ -175,6 +180,10 @@ impl<T> Case for SendCase<'_, T> {
         true
     }
 
+    fn is_spent(&self) -> bool {
+        self.value.is_none()
+    }
+
     fn register(&mut self, w: &Arc<Waiter>, case: usize) -> bool {
         let Some(v) = self.value.take() else {
             return false; // spent: never ready, nothing registered
@@ -304,7 +313,14 @@ pub fn run(cases: &mut [&mut dyn Case], biased: bool, timeout: Timeout) -> Optio
             Some(d) => crate::sleep_until(d),
             #[cfg(loom)]
             Some(_) => {}
-            None => unreachable!("a select with no case and no timeout is rejected before"),
+            // `select! { default(Duration::MAX) => .. }`: waits for ever, as documented
+            // (the deadlock detector names it "select").
+            #[cfg(not(loom))]
+            None => loop {
+                let _ = crate::park::park_on(&SELECT, None);
+            },
+            #[cfg(loom)]
+            None => unreachable!("no loom model selects over no case"),
         }
         return None;
     }
@@ -555,10 +571,13 @@ macro_rules! __csp_select {
 /// assert_eq!(op.recv(&chans[i].1), Ok(42));
 /// ```
 ///
-/// A select with no case at all fails with [`SelectError`] instead of waiting for ever.
+/// A select with no case at all, or whose cases are all sends it already completed (a
+/// reused select), fails with [`SelectError`] instead of waiting for ever.
 pub struct Select<'a> {
     cases: Vec<Box<dyn Case + 'a>>,
-    chans: Vec<*const ()>,
+    /// Each case's channel, and whether the case is a send (for [`SelectedOperation`]'s
+    /// checks).
+    chans: Vec<(*const (), bool)>,
     biased: bool,
 }
 
@@ -619,7 +638,7 @@ impl<'a> Select<'a> {
     /// ```
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
         self.cases.push(Box::new(RecvCase::new(rx)));
-        self.chans.push(Arc::as_ptr(&rx.chan).cast());
+        self.chans.push((Arc::as_ptr(&rx.chan).cast(), false));
         self.cases.len() - 1
     }
 
@@ -636,7 +655,7 @@ impl<'a> Select<'a> {
     /// ```
     pub fn send<T>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
         self.cases.push(Box::new(SendCase::new(tx, value)));
-        self.chans.push(Arc::as_ptr(&tx.chan).cast());
+        self.chans.push((Arc::as_ptr(&tx.chan).cast(), true));
         self.cases.len() - 1
     }
 
@@ -658,6 +677,12 @@ impl<'a> Select<'a> {
         self.cases.is_empty()
     }
 
+    /// No case can ever complete: there is none, or every one is a send that a
+    /// reused select already completed.
+    fn all_spent(&self) -> bool {
+        self.cases.iter().all(|c| c.is_spent())
+    }
+
     fn run(&mut self, timeout: Timeout) -> Option<usize> {
         let mut cases: Vec<&mut dyn Case> = self
             .cases
@@ -671,7 +696,8 @@ impl<'a> Select<'a> {
     ///
     /// # Errors
     ///
-    /// [`SelectError`] at once when there is no case (it would wait for ever).
+    /// [`SelectError`] at once when no case can ever complete: there is none, or every
+    /// one is a send this select already completed (it would wait for ever).
     ///
     /// ```
     /// let (tx, rx) = weft::csp::channel();
@@ -681,7 +707,7 @@ impl<'a> Select<'a> {
     /// assert_eq!(sel.select().unwrap().recv(&rx), Ok(1));
     /// ```
     pub fn select(&mut self) -> Result<SelectedOperation<'_, 'a>, SelectError> {
-        if self.cases.is_empty() {
+        if self.all_spent() {
             return Err(SelectError);
         }
         let index = self.run(Timeout::Never).expect("a select without timeout");
@@ -754,7 +780,7 @@ impl<'a> Select<'a> {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<SelectedOperation<'_, 'a>, SelectTimeoutError> {
-        if self.cases.is_empty() && deadline.is_none() {
+        if self.all_spent() && deadline.is_none() {
             return Err(SelectTimeoutError);
         }
         match self.run(Timeout::At(deadline)) {
@@ -779,11 +805,19 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
         self.index
     }
 
-    fn check(&self, chan: *const ()) {
+    fn check(&self, chan: *const (), send: bool) {
+        let (c, is_send) = self.sel.chans[self.index];
         assert!(
-            self.sel.chans[self.index] == chan,
+            c == chan,
             "SelectedOperation: the channel end given is not the one of case {}",
             self.index
+        );
+        assert!(
+            is_send == send,
+            "SelectedOperation: case {} is a {}, not a {}",
+            self.index,
+            if is_send { "send" } else { "receive" },
+            if send { "send" } else { "receive" }
         );
     }
 
@@ -805,7 +839,7 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// assert_eq!(sel.select().unwrap().recv(&rx), Ok('q'));
     /// ```
     pub fn recv<T>(mut self, rx: &Receiver<T>) -> Result<T, RecvError> {
-        self.check(Arc::as_ptr(&rx.chan).cast());
+        self.check(Arc::as_ptr(&rx.chan).cast(), false);
         let token = self.deposit_result();
         rx.chan.take_stashed(token, self.index).ok_or(RecvError)
     }
@@ -829,7 +863,7 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// assert_eq!(op.send(&tx).unwrap_err().into_inner(), 8);
     /// ```
     pub fn send<T>(mut self, tx: &Sender<T>) -> Result<(), SendError<T>> {
-        self.check(Arc::as_ptr(&tx.chan).cast());
+        self.check(Arc::as_ptr(&tx.chan).cast(), true);
         let token = self.deposit_result();
         match tx.chan.take_stashed(token, self.index) {
             Some(v) => Err(SendError(v)),

@@ -94,6 +94,31 @@ impl Waiter {
         Arc::as_ptr(self) as usize
     }
 
+    /// `true` when the owner is a green thread left parked by a runtime that was shut
+    /// down: it never runs again, so nothing may be handed to it (a value "delivered"
+    /// to it would be lost, and a rendezvous send would succeed with no receive).
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(|t| t.inner.lot.is_abandoned())
+    }
+
+    /// Under loom no thread is ever abandoned.
+    #[cfg(loom)]
+    #[inline]
+    pub(crate) fn is_abandoned(&self) -> bool {
+        false
+    }
+
+    /// `true` while the operation can still be committed by a partner: nobody claimed
+    /// or aborted it, and its owner was not abandoned.
+    #[inline]
+    pub(crate) fn is_claimable(&self) -> bool {
+        self.is_waiting() && !self.is_abandoned()
+    }
+
     /// `true` while no one has claimed or aborted the operation.
     #[inline]
     pub(crate) fn is_waiting(&self) -> bool {

@@ -112,6 +112,12 @@ impl LotCell {
     pub(crate) fn abandon(&self) {
         self.abandoned.store(true, Ordering::Relaxed);
     }
+
+    /// Whether the thread was abandoned (see `abandoned`): for other wait queues (the
+    /// channels') that must not hand such a thread anything either.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
+    }
 }
 
 /// A value a parking thread leaves with its queue entry, for unparkers to inspect
