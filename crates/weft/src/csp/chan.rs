@@ -150,6 +150,17 @@ impl<T> State<T> {
     }
 }
 
+/// Queues a waiter's entry. A queue's first allocation holds one entry, not the four
+/// `VecDeque` starts with: a channel with one blocked process (a million of them, each
+/// waiting on its own channel) keeps 48 bytes of queue, not 144.
+#[inline]
+fn push_entry<T>(q: &mut VecDeque<Entry<T>>, e: Entry<T>) {
+    if q.capacity() == 0 {
+        q.reserve_exact(1);
+    }
+    q.push_back(e);
+}
+
 /// Wakes the owners of claimed records; called after the lock is released.
 fn wake_all(ts: Vec<Thread>) {
     for t in ts {
@@ -235,11 +246,14 @@ impl<T> Chan<T> {
             Wait::Until(d) => d,
         };
         let w = waiter::take();
-        st.senders.push_back(Entry {
-            w: w.clone(),
-            case: 0,
-            value: Some(v),
-        });
+        push_entry(
+            &mut st.senders,
+            Entry {
+                w: w.clone(),
+                case: 0,
+                value: Some(v),
+            },
+        );
         drop(st);
         let r = match w.wait(&SEND, deadline) {
             Outcome::Selected(_, false) => Ok(()),
@@ -278,11 +292,14 @@ impl<T> Chan<T> {
             Wait::Until(d) => d,
         };
         let w = waiter::take();
-        st.receivers.push_back(Entry {
-            w: w.clone(),
-            case: 0,
-            value: None,
-        });
+        push_entry(
+            &mut st.receivers,
+            Entry {
+                w: w.clone(),
+                case: 0,
+                value: None,
+            },
+        );
         drop(st);
         let r = match w.wait(&RECV, deadline) {
             Outcome::Selected(_, true) => {
@@ -357,11 +374,14 @@ impl<T> Chan<T> {
                 // only a receiver must not be handed anything once abandoned.
                 .any(|e| !Arc::ptr_eq(&e.w, w) && e.w.is_waiting());
         if !ready {
-            st.receivers.push_back(Entry {
-                w: w.clone(),
-                case,
-                value: None,
-            });
+            push_entry(
+                &mut st.receivers,
+                Entry {
+                    w: w.clone(),
+                    case,
+                    value: None,
+                },
+            );
         }
         ready
     }
@@ -380,11 +400,14 @@ impl<T> Chan<T> {
         if ready {
             return Err(v);
         }
-        st.senders.push_back(Entry {
-            w: w.clone(),
-            case,
-            value: Some(v),
-        });
+        push_entry(
+            &mut st.senders,
+            Entry {
+                w: w.clone(),
+                case,
+                value: Some(v),
+            },
+        );
         Ok(())
     }
 
