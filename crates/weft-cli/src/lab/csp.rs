@@ -95,11 +95,15 @@ impl Plan {
         out
     }
 
+    /// Both forms of each select: the `select!` macro, then a built `Select`.
     fn select_loads(&self) -> Vec<Load> {
-        self.selects
-            .iter()
-            .map(|&channels| Load::Select { channels })
-            .collect()
+        let mut out = Vec::new();
+        for dynamic in [false, true] {
+            for &channels in &self.selects {
+                out.push(Load::Select { channels, dynamic });
+            }
+        }
+        out
     }
 
     /// Every (peer, load) probe, in the order they run. Kernel-thread peers run the
@@ -250,7 +254,14 @@ fn describe(load: Load) -> String {
             producers,
             consumers,
         } => format!("{} {producers}x{consumers}", cap.label()),
-        Load::Select { channels } => format!("select over {channels} channels"),
+        Load::Select {
+            channels,
+            dynamic: false,
+        } => format!("select! over {channels} channels"),
+        Load::Select {
+            channels,
+            dynamic: true,
+        } => format!("a built Select over {channels} channels"),
     }
 }
 
@@ -352,25 +363,28 @@ fn report_select(plan: &Plan, found: &Found, out: &mut SectionReport) {
     let mut table = Table::new(
         "select",
         "External choice: one receiver selecting over k channels",
-        "k channels of capacity 64, one producer each, one consumer selecting over all k with a \
-         select built for each message (weft::csp::Select, crossbeam_channel::Select) until it \
-         has N; time per message, median of the repeats. weft: green threads on a 2-worker \
-         runtime; crossbeam: kernel threads. Go quoted from issue 13 (its `select` statement, 4 \
-         channels).",
+        "k channels of capacity 64, one producer each, one consumer selecting over all k until \
+         it has N: with the select! macro, one arm per channel (as a Go select statement is \
+         written: weft::select!, crossbeam_channel::select!), or with a select built for each \
+         message (weft::csp::Select, crossbeam_channel::Select: a runtime-sized set of cases); \
+         time per message, median of the repeats. weft: green threads on a 2-worker runtime; \
+         crossbeam: kernel threads. Go quoted from issue 13 (its select statement, 4 channels).",
     )
+    .column("form", "form", Unit::Text)
     .column("channels", "channels", Unit::Count)
     .column("weft", "weft::csp", Unit::Nanoseconds)
     .column("crossbeam", "crossbeam-channel", Unit::Nanoseconds)
     .column("go", "Go (quoted)", Unit::Nanoseconds);
     for load in plan.select_loads() {
-        let Load::Select { channels } = load else {
+        let Load::Select { channels, dynamic } = load else {
             continue;
         };
         table.push(vec![
+            if dynamic { "built Select" } else { "select!" }.into(),
             Cell::from(channels as f64),
             found.cell(Peer::Weft, load),
             found.cell(Peer::Crossbeam, load),
-            if channels == 4 {
+            if channels == 4 && !dynamic {
                 quoted::GO_SELECT4.into()
             } else {
                 Cell::Empty
@@ -449,15 +463,33 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
             ),
         );
     }
-    let sel4 = Load::Select { channels: 4 };
+    let sel4 = Load::Select {
+        channels: 4,
+        dynamic: false,
+    };
     if let Some(w) = found.ns(Peer::Weft, sel4) {
         out.target(
             w <= quoted::GO_SELECT4,
             format!(
-                "Select over 4 channels: {} per message with weft::csp, crossbeam's {} in the same \
-                 run (target, from issue 13: at most Go's {}, quoted).",
+                "Select over 4 channels (select!, one arm each): {} per message with weft::csp, \
+                 crossbeam's {} in the same run; with a Select built per message {} (crossbeam's \
+                 {}) (target, from issue 13: at most Go's {}, quoted).",
                 nanos(w),
                 opt(found.ns(Peer::Crossbeam, sel4)),
+                opt(found.ns(
+                    Peer::Weft,
+                    Load::Select {
+                        channels: 4,
+                        dynamic: true
+                    }
+                )),
+                opt(found.ns(
+                    Peer::Crossbeam,
+                    Load::Select {
+                        channels: 4,
+                        dynamic: true
+                    }
+                )),
                 nanos(quoted::GO_SELECT4)
             ),
         );

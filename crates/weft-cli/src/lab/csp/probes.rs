@@ -134,8 +134,11 @@ pub enum Load {
     },
     /// One consumer selecting over `channels` channels, one producer each.
     Select {
-        /// Channels.
+        /// Channels (2, 4 or 8 for the `select!` form).
         channels: usize,
+        /// A select built for each message (`Select`), or the `select!` macro with one
+        /// arm per channel (as a Go `select` statement is written).
+        dynamic: bool,
     },
 }
 
@@ -218,8 +221,12 @@ impl Env {
                 tokio_throughput(self.tokio_rt(), cap, producers, n)
             }
             (Peer::Tokio, Load::Select { .. }) => Err("tokio: no select probe".into()),
-            (Peer::Weft, Load::Select { channels }) => weft_select(&self.weft[0], channels, n),
-            (Peer::Crossbeam, Load::Select { channels }) => crossbeam_select(channels, n),
+            (Peer::Weft, Load::Select { channels, dynamic }) => {
+                weft_select(&self.weft[0], channels, dynamic, n)
+            }
+            (Peer::Crossbeam, Load::Select { channels, dynamic }) => {
+                crossbeam_select(channels, dynamic, n)
+            }
             (_, Load::Select { .. }) => Err("no select probe for this peer".into()),
             (peer, Load::PingPong { .. }) => {
                 let spawn = self.spawner(true);
@@ -545,7 +552,78 @@ fn throughput<C: Chan>(
     Ok(dt)
 }
 
-fn weft_select(rt: &weft::Runtime, channels: usize, n: u64) -> Result<Duration, String> {
+/// One `weft::select!` over the first 2, 4 or 8 receivers: `Some(ok)`, or `None` for
+/// another count.
+fn weft_select_static(rxs: &[weft::csp::Receiver<u64>]) -> Option<bool> {
+    Some(match rxs.len() {
+        2 => weft::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+        },
+        4 => weft::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+            recv(rxs[2]) -> m => m.is_ok(),
+            recv(rxs[3]) -> m => m.is_ok(),
+        },
+        8 => weft::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+            recv(rxs[2]) -> m => m.is_ok(),
+            recv(rxs[3]) -> m => m.is_ok(),
+            recv(rxs[4]) -> m => m.is_ok(),
+            recv(rxs[5]) -> m => m.is_ok(),
+            recv(rxs[6]) -> m => m.is_ok(),
+            recv(rxs[7]) -> m => m.is_ok(),
+        },
+        _ => return None,
+    })
+}
+
+/// One `crossbeam_channel::select!` over 2, 4 or 8 receivers, as [`weft_select_static`].
+fn crossbeam_select_static(rxs: &[crossbeam_channel::Receiver<u64>]) -> Option<bool> {
+    Some(match rxs.len() {
+        2 => crossbeam_channel::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+        },
+        4 => crossbeam_channel::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+            recv(rxs[2]) -> m => m.is_ok(),
+            recv(rxs[3]) -> m => m.is_ok(),
+        },
+        8 => crossbeam_channel::select! {
+            recv(rxs[0]) -> m => m.is_ok(),
+            recv(rxs[1]) -> m => m.is_ok(),
+            recv(rxs[2]) -> m => m.is_ok(),
+            recv(rxs[3]) -> m => m.is_ok(),
+            recv(rxs[4]) -> m => m.is_ok(),
+            recv(rxs[5]) -> m => m.is_ok(),
+            recv(rxs[6]) -> m => m.is_ok(),
+            recv(rxs[7]) -> m => m.is_ok(),
+        },
+        _ => return None,
+    })
+}
+
+fn check_static(channels: usize, dynamic: bool) -> Result<(), String> {
+    if dynamic || matches!(channels, 2 | 4 | 8) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the select! form is written for 2, 4 or 8 channels, not {channels}"
+        ))
+    }
+}
+
+fn weft_select(
+    rt: &weft::Runtime,
+    channels: usize,
+    dynamic: bool,
+    n: u64,
+) -> Result<Duration, String> {
+    check_static(channels, dynamic)?;
     let k = channels.max(1);
     let mut txs = Vec::new();
     let mut rxs = Vec::new();
@@ -559,17 +637,23 @@ fn weft_select(rt: &weft::Runtime, channels: usize, n: u64) -> Result<Duration, 
         .spawn_on(rt, move || {
             let mut got = 0u64;
             while got < n {
-                let mut sel = weft::csp::Select::new();
-                for rx in &rxs {
-                    sel.recv(rx);
-                }
-                let op = match sel.select() {
-                    Ok(op) => op,
-                    Err(e) => return Err(format!("select failed: {e}")),
+                let ok = if dynamic {
+                    let mut sel = weft::csp::Select::new();
+                    for rx in &rxs {
+                        sel.recv(rx);
+                    }
+                    let op = match sel.select() {
+                        Ok(op) => op,
+                        Err(e) => return Err(format!("select failed: {e}")),
+                    };
+                    let i = op.index();
+                    op.recv(&rxs[i]).is_ok()
+                } else {
+                    weft_select_static(&rxs).unwrap_or(false)
                 };
-                let i = op.index();
-                op.recv(&rxs[i])
-                    .map_err(|_| "a producer's channel closed early".to_owned())?;
+                if !ok {
+                    return Err("a producer's channel closed early".to_owned());
+                }
                 got += 1;
             }
             Ok(got)
@@ -605,7 +689,8 @@ fn weft_select(rt: &weft::Runtime, channels: usize, n: u64) -> Result<Duration, 
     Ok(dt)
 }
 
-fn crossbeam_select(channels: usize, n: u64) -> Result<Duration, String> {
+fn crossbeam_select(channels: usize, dynamic: bool, n: u64) -> Result<Duration, String> {
+    check_static(channels, dynamic)?;
     let k = channels.max(1);
     let mut txs = Vec::new();
     let mut rxs = Vec::new();
@@ -618,13 +703,18 @@ fn crossbeam_select(channels: usize, n: u64) -> Result<Duration, String> {
     let receiver = std::thread::spawn(move || {
         let mut got = 0u64;
         while got < n {
-            let mut sel = crossbeam_channel::Select::new();
-            for rx in &rxs {
-                sel.recv(rx);
-            }
-            let op = sel.select();
-            let i = op.index();
-            if op.recv(&rxs[i]).is_err() {
+            let ok = if dynamic {
+                let mut sel = crossbeam_channel::Select::new();
+                for rx in &rxs {
+                    sel.recv(rx);
+                }
+                let op = sel.select();
+                let i = op.index();
+                op.recv(&rxs[i]).is_ok()
+            } else {
+                crossbeam_select_static(&rxs).unwrap_or(false)
+            };
+            if !ok {
                 return Err("a producer's channel closed early".to_owned());
             }
             got += 1;
@@ -797,7 +887,14 @@ mod tests {
                 producers: 1,
                 consumers: 1,
             },
-            Load::Select { channels: 3 },
+            Load::Select {
+                channels: 3,
+                dynamic: true,
+            },
+            Load::Select {
+                channels: 2,
+                dynamic: false,
+            },
         ];
         for load in loads {
             for peer in Peer::ALL {
