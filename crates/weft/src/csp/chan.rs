@@ -224,8 +224,14 @@ impl<T> Chan<T> {
         Err(RecvFail::Empty)
     }
 
+    /// A send, spending one unit of the cooperative budget.
     pub(crate) fn send(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
         spend();
+        self.send_unmetered(v, wait)
+    }
+
+    /// A send that spends nothing (a `select` spends once for all its cases).
+    pub(crate) fn send_unmetered(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
         let mut st = self.state.lock();
         let v = match self.send_now(&mut st, v) {
             Ok(woken) => {
@@ -270,8 +276,14 @@ impl<T> Chan<T> {
         r
     }
 
+    /// A receive, spending one unit of the cooperative budget.
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, RecvFail> {
         spend();
+        self.recv_unmetered(wait)
+    }
+
+    /// A receive that spends nothing (a `select` spends once for all its cases).
+    pub(crate) fn recv_unmetered(&self, wait: Wait) -> Result<T, RecvFail> {
         let mut st = self.state.lock();
         match self.recv_now(&mut st) {
             Ok((v, woken)) => {

@@ -47,6 +47,10 @@
 //!   error: it never hangs. A true deadlock (two processes each sending to the other)
 //!   is reported by the runtime's deadlock detector, naming each thread and what it
 //!   waits in: `channel send`, `channel receive` or `select`.
+//! * A green thread left parked when its runtime is dropped never runs again: it is
+//!   never handed a value (a send passes its receive over, as if it had timed out), and
+//!   the channel ends it holds are never dropped (they live on its leaked stack), so
+//!   the other side never sees them disconnect.
 //!
 //! # The algorithm
 //!
@@ -104,9 +108,10 @@
 //! receive case on one channel).
 //!
 //! Waiter records come from a small per-kernel-thread pool, so a blocking send or
-//! receive allocates nothing in the steady state. Every operation spends one unit of
-//! the cooperative budget ([`crate::runtime::coop`]), so a green thread polling with
-//! `try_recv` lets the others of its worker run. A kernel thread spins briefly before it
+//! receive allocates nothing in the steady state. Every operation (a `select` once,
+//! whatever its number of cases) spends one unit of the cooperative budget
+//! ([`crate::runtime::coop`]), so a green thread polling with `try_recv` lets the
+//! others of its worker run. A kernel thread spins briefly before it
 //! parks (its partner is likely running on another CPU); a green thread parks at once
 //! (its partner may need its worker).
 

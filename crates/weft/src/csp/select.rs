@@ -130,7 +130,7 @@ impl<S: AsSender + ?Sized> AsSender for &S {
 
 impl<T> Case for RecvCase<'_, T> {
     fn try_now(&mut self) -> bool {
-        match self.chan.recv(Wait::Never) {
+        match self.chan.recv_unmetered(Wait::Never) {
             Ok(v) => self.result = Some(Ok(v)),
             Err(RecvFail::Disconnected) => self.result = Some(Err(RecvError)),
             Err(RecvFail::Empty) => return false,
@@ -169,7 +169,7 @@ impl<T> Case for SendCase<'_, T> {
         let Some(v) = self.value.take() else {
             return false; // a spent case of a reused `Select`
         };
-        match self.chan.send(v, Wait::Never) {
+        match self.chan.send_unmetered(v, Wait::Never) {
             Ok(()) => self.result = Some(Ok(())),
             Err(SendFail::Disconnected(v)) => self.result = Some(Err(SendError(v))),
             Err(SendFail::Full(v)) => {
