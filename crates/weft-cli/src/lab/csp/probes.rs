@@ -221,12 +221,18 @@ impl Env {
                 tokio_throughput(self.tokio_rt(), cap, producers, n)
             }
             (Peer::Tokio, Load::Select { .. }) => Err("tokio: no select probe".into()),
-            (Peer::Weft, Load::Select { channels, dynamic }) => {
-                weft_select(&self.weft[0], channels, dynamic, n)
-            }
-            (Peer::Crossbeam, Load::Select { channels, dynamic }) => {
-                crossbeam_select(channels, dynamic, n)
-            }
+            (Peer::Weft, Load::Select { channels, dynamic }) => select_load::<WeftChan>(
+                &self.spawner(false),
+                (channels, dynamic),
+                weft_select_once,
+                n,
+            ),
+            (Peer::Crossbeam, Load::Select { channels, dynamic }) => select_load::<CrossbeamChan>(
+                &Spawner::Kernel,
+                (channels, dynamic),
+                crossbeam_select_once,
+                n,
+            ),
             (_, Load::Select { .. }) => Err("no select probe for this peer".into()),
             (peer, Load::PingPong { .. }) => {
                 let spawn = self.spawner(true);
@@ -617,134 +623,77 @@ fn check_static(channels: usize, dynamic: bool) -> Result<(), String> {
     }
 }
 
-fn weft_select(
-    rt: &weft::Runtime,
-    channels: usize,
-    dynamic: bool,
+/// One select over all of `rxs`, by the macro (`dynamic == false`, 2, 4 or 8 channels)
+/// or by a select built for this one message; `true` when it received a value.
+type SelectOnce<R> = fn(&[R], bool) -> bool;
+
+fn weft_select_once(rxs: &[weft::csp::Receiver<u64>], dynamic: bool) -> bool {
+    if !dynamic {
+        return weft_select_static(rxs).unwrap_or(false);
+    }
+    let mut sel = weft::csp::Select::new();
+    for rx in rxs {
+        sel.recv(rx);
+    }
+    match sel.select() {
+        Ok(op) => {
+            let i = op.index();
+            op.recv(&rxs[i]).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+fn crossbeam_select_once(rxs: &[crossbeam_channel::Receiver<u64>], dynamic: bool) -> bool {
+    if !dynamic {
+        return crossbeam_select_static(rxs).unwrap_or(false);
+    }
+    let mut sel = crossbeam_channel::Select::new();
+    for rx in rxs {
+        sel.recv(rx);
+    }
+    let op = sel.select();
+    let i = op.index();
+    op.recv(&rxs[i]).is_ok()
+}
+
+/// `channels` channels of capacity 64, one producer each (each keeps its sender until
+/// joined: a closed channel would be ready for ever), one consumer selecting until it
+/// has `n` messages.
+fn select_load<C: Chan>(
+    spawn: &Spawner<'_>,
+    (channels, dynamic): (usize, bool),
+    once: SelectOnce<C::R>,
     n: u64,
 ) -> Result<Duration, String> {
     check_static(channels, dynamic)?;
     let k = channels.max(1);
-    let mut txs = Vec::new();
-    let mut rxs = Vec::new();
-    for _ in 0..k {
-        let (t, r) = weft::csp::bounded::<u64>(64);
-        txs.push(t);
-        rxs.push(r);
-    }
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..k).map(|_| C::make(Cap::Bounded64)).unzip();
     let t0 = Instant::now();
-    let receiver = weft::Builder::new()
-        .spawn_on(rt, move || {
-            let mut got = 0u64;
-            while got < n {
-                let ok = if dynamic {
-                    let mut sel = weft::csp::Select::new();
-                    for rx in &rxs {
-                        sel.recv(rx);
-                    }
-                    let op = match sel.select() {
-                        Ok(op) => op,
-                        Err(e) => return Err(format!("select failed: {e}")),
-                    };
-                    let i = op.index();
-                    op.recv(&rxs[i]).is_ok()
-                } else {
-                    weft_select_static(&rxs).unwrap_or(false)
-                };
-                if !ok {
-                    return Err("a producer's channel closed early".to_owned());
-                }
-                got += 1;
+    let receiver = spawn.spawn(0, move || {
+        for got in 0..n {
+            if !once(&rxs, dynamic) {
+                return Err(format!("a producer's channel closed after {got} messages"));
             }
-            Ok(got)
-        })
-        .map_err(|e| e.to_string())?;
-    let mut senders = Vec::new();
+        }
+        Ok(())
+    })?;
+    let mut senders = Vec::with_capacity(k);
     for (p, tx) in txs.into_iter().enumerate() {
         let share = n / k as u64 + u64::from((p as u64) < n % k as u64);
-        senders.push(
-            weft::Builder::new()
-                .spawn_on(rt, move || {
-                    for i in 0..share {
-                        if tx.send(i).is_err() {
-                            break;
-                        }
-                    }
-                    // Kept open until joined: a closed channel would be ready for ever.
-                    tx
-                })
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let got = receiver
-        .join()
-        .map_err(|_| "the selecting green thread panicked".to_owned())??;
-    let dt = t0.elapsed();
-    for s in senders {
-        drop(s.join().map_err(|_| "a producer panicked".to_owned())?);
-    }
-    if got != n {
-        return Err(format!("{got} received, {n} sent"));
-    }
-    Ok(dt)
-}
-
-fn crossbeam_select(channels: usize, dynamic: bool, n: u64) -> Result<Duration, String> {
-    check_static(channels, dynamic)?;
-    let k = channels.max(1);
-    let mut txs = Vec::new();
-    let mut rxs = Vec::new();
-    for _ in 0..k {
-        let (t, r) = crossbeam_channel::bounded::<u64>(64);
-        txs.push(t);
-        rxs.push(r);
-    }
-    let t0 = Instant::now();
-    let receiver = std::thread::spawn(move || {
-        let mut got = 0u64;
-        while got < n {
-            let ok = if dynamic {
-                let mut sel = crossbeam_channel::Select::new();
-                for rx in &rxs {
-                    sel.recv(rx);
+        senders.push(spawn.spawn(1 + p, move || {
+            for i in 0..share {
+                if !C::send(&tx, i) {
+                    break;
                 }
-                let op = sel.select();
-                let i = op.index();
-                op.recv(&rxs[i]).is_ok()
-            } else {
-                crossbeam_select_static(&rxs).unwrap_or(false)
-            };
-            if !ok {
-                return Err("a producer's channel closed early".to_owned());
             }
-            got += 1;
-        }
-        Ok(got)
-    });
-    let senders: Vec<_> = txs
-        .into_iter()
-        .enumerate()
-        .map(|(p, tx)| {
-            let share = n / k as u64 + u64::from((p as u64) < n % k as u64);
-            std::thread::spawn(move || {
-                for i in 0..share {
-                    if tx.send(i).is_err() {
-                        break;
-                    }
-                }
-                tx
-            })
-        })
-        .collect();
-    let got = receiver
-        .join()
-        .map_err(|_| "the selecting thread panicked".to_owned())??;
+            tx
+        })?);
+    }
+    receiver()??;
     let dt = t0.elapsed();
     for s in senders {
-        drop(s.join().map_err(|_| "a producer panicked".to_owned())?);
-    }
-    if got != n {
-        return Err(format!("{got} received, {n} sent"));
+        drop(s()?);
     }
     Ok(dt)
 }
