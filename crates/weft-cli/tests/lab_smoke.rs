@@ -408,3 +408,30 @@ fn a_fixed_audit_job_does_exactly_its_audits() {
     assert_eq!(ok["bad_audits"], 0, "{doc}");
     assert_eq!(ok["conserved"], true, "{doc}");
 }
+
+#[test]
+fn csp_section_reports_every_channel_with_positive_figures() {
+    let s = run_section("csp");
+    let pp = table(&s, "ping_pong");
+    assert!(positive(pp, "weft::csp", "one_worker") > 0.0);
+    assert!(positive(pp, "weft::csp", "across") > 0.0);
+    assert!(positive(pp, "kanal", "across") > 0.0);
+    let tp = table(&s, "throughput");
+    // One row per load of the test profile (2 shapes x 2 capacities), a figure for weft in
+    // each, and a dash where a channel has no such form (tokio has no capacity 0).
+    assert_eq!(rows(tp).len(), 4);
+    let weft = column(tp, "weft");
+    let tokio = column(tp, "tokio");
+    for row in rows(tp) {
+        assert!(row[weft].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        if row[1] == "rendezvous" {
+            assert!(row[tokio].is_null(), "{row}");
+        }
+    }
+    let sel = table(&s, "select");
+    assert!(rows(sel).len() >= 2);
+    let w = column(sel, "weft");
+    assert!(rows(sel)
+        .iter()
+        .all(|r| r[w].as_f64().is_some_and(|v| v > 0.0)));
+}

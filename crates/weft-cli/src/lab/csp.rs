@@ -21,9 +21,9 @@ use super::child::{self, ProbeFailure};
 use super::progress::Progress;
 use super::render::format::nanos;
 use super::report::{Cell, NoteKind, SectionReport, Table, Unit};
-use super::stats::Samples;
+use super::stats::{Rounds, Samples};
 use super::{Profile, Section};
-use probes::{Cap, Load, Peer, Spec};
+use probes::{Cap, Load, PairSpec, Peer, Spec};
 
 const NAME: &str = "csp";
 
@@ -36,6 +36,7 @@ pub struct Csp;
 #[serde(tag = "probe", rename_all = "snake_case")]
 enum Probe {
     Channel(Spec),
+    Pair(PairSpec),
 }
 
 /// Durations and repeats for one profile.
@@ -104,6 +105,22 @@ impl Plan {
             }
         }
         out
+    }
+
+    /// The loads whose targets compare weft with crossbeam, measured round by round in
+    /// the same processes too.
+    fn pair_loads(&self) -> Vec<Load> {
+        vec![
+            Load::Throughput {
+                cap: Cap::Bounded64,
+                producers: 4,
+                consumers: 4,
+            },
+            Load::Select {
+                channels: 4,
+                dynamic: false,
+            },
+        ]
     }
 
     /// Every (peer, load) probe, in the order they run. Kernel-thread peers run the
@@ -177,14 +194,27 @@ impl Section for Csp {
     }
 
     fn steps(&self, profile: Profile) -> u64 {
-        Plan::new(profile).probes().len() as u64
+        let plan = Plan::new(profile);
+        (plan.probes().len() + plan.pair_loads().len()) as u64
     }
 
     fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
         let plan = Plan::new(profile);
         let mut report = SectionReport::new(NAME, self.title(), self.claim());
         let runs = measure(&plan, progress);
-        let found = Found { runs };
+        let pairs = measure_pairs(&plan, progress);
+        let found = Found { runs, pairs };
+        for (load, r) in &found.pairs {
+            if let Err(f) = r {
+                report.note(
+                    NoteKind::Failure,
+                    format!(
+                        "weft::csp against crossbeam-channel, {}: {f}",
+                        describe(*load)
+                    ),
+                );
+            }
+        }
         for ((peer, load), r) in &found.runs {
             if let Err(f) = r {
                 report.note(
@@ -218,6 +248,7 @@ impl Section for Csp {
             .map_err(|e| format!("not a probe of the csp section: {e}"))?;
         let value = match probe {
             Probe::Channel(s) => serde_json::to_value(probes::run(&s)?),
+            Probe::Pair(s) => serde_json::to_value(probes::run_pair(&s)?),
         };
         value.map_err(|e| e.to_string())
     }
@@ -227,6 +258,8 @@ type Runs = Vec<((Peer, Load), Result<Samples, ProbeFailure>)>;
 
 struct Found {
     runs: Runs,
+    /// weft against crossbeam, round by round in the same processes.
+    pairs: Vec<(Load, Result<Rounds, ProbeFailure>)>,
 }
 
 impl Found {
@@ -237,6 +270,28 @@ impl Found {
             .find(|((p, l), _)| *p == peer && *l == load)
             .and_then(|(_, r)| r.as_ref().ok())
             .and_then(Samples::median_ns)
+    }
+
+    /// crossbeam's time over weft's, median of the paired rounds, with their range and
+    /// count.
+    fn paired(&self, load: Load) -> Option<(f64, f64, f64, usize)> {
+        let r = self
+            .pairs
+            .iter()
+            .find(|(l, _)| *l == load)
+            .and_then(|(_, r)| r.as_ref().ok())?;
+        let (lo, hi) = r.ratio_range(1)?;
+        Some((r.median_ratio(1)?, lo, hi, r.len()))
+    }
+
+    fn paired_text(&self, load: Load) -> String {
+        match self.paired(load) {
+            Some((m, lo, hi, n)) => format!(
+                "crossbeam's time over weft's, round by round in the same processes: {m:.2}x \
+                 (rounds {lo:.2}x-{hi:.2}x, {n} rounds)"
+            ),
+            None => "no paired rounds".to_owned(),
+        }
     }
 
     /// A cell: the median, or a dash when it did not run.
@@ -280,6 +335,39 @@ fn measure(plan: &Plan, progress: &Progress) -> Runs {
             let r = child::run_probe(NAME, &Probe::Channel(spec), timeout);
             progress.done();
             ((peer, load), r)
+        })
+        .collect()
+}
+
+/// Rounds of a paired probe in each of its processes.
+const PAIR_ROUNDS: usize = 4;
+
+fn measure_pairs(plan: &Plan, progress: &Progress) -> Vec<(Load, Result<Rounds, ProbeFailure>)> {
+    plan.pair_loads()
+        .into_iter()
+        .map(|load| {
+            progress.probe(format!(
+                "weft::csp against crossbeam-channel, alternating: {}",
+                describe(load)
+            ));
+            let spec = PairSpec {
+                peers: [Peer::Weft, Peer::Crossbeam],
+                load,
+                target_ms: plan.target.as_millis() as u64,
+                rounds: PAIR_ROUNDS,
+            };
+            let timeout = plan.target * (4 * PAIR_ROUNDS as u32 + 16) + Duration::from_secs(30);
+            // One process per repeat, their rounds pooled: placement differs between
+            // processes as much as rounds differ within one.
+            let r = child::run_pooled(
+                NAME,
+                &Probe::Pair(spec),
+                plan.repeats.max(1),
+                timeout,
+                Rounds::extend,
+            );
+            progress.done();
+            (load, r)
         })
         .collect()
 }
@@ -450,15 +538,17 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
         consumers: 4,
     };
     if let (Some(w), Some(c)) = (found.ns(Peer::Weft, mpmc), found.ns(Peer::Crossbeam, mpmc)) {
+        // Judged on the paired rounds when they ran, else on the separate processes.
+        let met = found.paired(mpmc).map_or(w <= c, |(m, ..)| m >= 1.0);
         out.target(
-            w <= c,
+            met,
             format!(
                 "MPMC 4x4 bounded(64): {} per message with weft::csp against crossbeam's {} in \
-                 the same run ({:.2}x its time; target, from issue 13: at most crossbeam's; Go \
-                 quoted: {}).",
+                 separate processes; {} (target, from issue 13: at most crossbeam's time, judged \
+                 on the rounds; Go quoted: {}).",
                 nanos(w),
                 nanos(c),
-                w / c,
+                found.paired_text(mpmc),
                 nanos(quoted::GO_MPMC)
             ),
         );
@@ -472,10 +562,11 @@ fn report_targets(found: &Found, out: &mut SectionReport) {
             w <= quoted::GO_SELECT4,
             format!(
                 "Select over 4 channels (select!, one arm each): {} per message with weft::csp, \
-                 crossbeam's {} in the same run; with a Select built per message {} (crossbeam's \
-                 {}) (target, from issue 13: at most Go's {}, quoted).",
+                 crossbeam's {} in separate processes, {}; with a Select built per message {} \
+                 (crossbeam's {}) (target, from issue 13: at most Go's {}, quoted).",
                 nanos(w),
                 opt(found.ns(Peer::Crossbeam, sel4)),
+                found.paired_text(sel4),
                 opt(found.ns(
                     Peer::Weft,
                     Load::Select {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::stats::{self, Samples};
+use crate::lab::stats::{self, Rounds, Samples};
 
 /// A channel implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +163,65 @@ pub fn run(spec: &Spec) -> Result<Samples, String> {
     let target = Duration::from_millis(spec.target_ms.max(1));
     let mut env = Env::new(spec.peer, spec.load)?;
     stats::sample(|n| env.run(n), target, spec.repeats, 200, 50_000_000)
+}
+
+/// Two channels measured round by round in the same process, alternating (the first is
+/// the one judged: weft's).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PairSpec {
+    /// The two channels.
+    pub peers: [Peer; 2],
+    /// The workload.
+    pub load: Load,
+    /// Target duration of one round of each, milliseconds.
+    pub target_ms: u64,
+    /// Rounds (each runs both once, in alternating order).
+    pub rounds: usize,
+}
+
+/// Runs a paired probe here: nanoseconds per message of each peer, one per round.
+pub fn run_pair(spec: &PairSpec) -> Result<Rounds, String> {
+    if spec.peers[0] == spec.peers[1] {
+        return Err(format!(
+            "a paired probe needs two different channels, got {} twice",
+            spec.peers[0].label()
+        ));
+    }
+    for p in spec.peers {
+        if !p.supports(spec.load) {
+            return Err(format!("{} cannot run {:?}", p.label(), spec.load));
+        }
+    }
+    let target = Duration::from_millis(spec.target_ms.max(1));
+    let mut envs = [
+        Env::new(spec.peers[0], spec.load)?,
+        Env::new(spec.peers[1], spec.load)?,
+    ];
+    // Calibrate each: quadruple the count until a run lasts a quarter of the target.
+    let mut n = [0u64; 2];
+    for (n, env) in n.iter_mut().zip(envs.iter_mut()) {
+        let mut k = 200u64;
+        let mut last = env.run(k)?;
+        while last < target / 4 && k < 50_000_000 {
+            k *= 4;
+            last = env.run(k)?;
+        }
+        let per = last.as_secs_f64() / k as f64;
+        *n = if per > 0.0 {
+            ((target.as_secs_f64() / per) as u64).clamp(200, 50_000_000)
+        } else {
+            k
+        };
+    }
+    let mut samples = [Vec::new(), Vec::new()];
+    for round in 0..spec.rounds.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let dt = envs[i].run(n[i])?;
+            samples[i].push(dt.as_nanos() as f64 / n[i] as f64);
+        }
+    }
+    Ok(Rounds { samples })
 }
 
 /// The runtimes a probe needs, built once.
@@ -852,6 +911,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_paired_probe_alternates_both_channels() {
+        let spec = PairSpec {
+            peers: [Peer::Weft, Peer::Crossbeam],
+            load: Load::Select {
+                channels: 2,
+                dynamic: false,
+            },
+            target_ms: 1,
+            rounds: 3,
+        };
+        let r = run_pair(&spec).unwrap();
+        assert_eq!(r.len(), 3);
+        assert!(r.samples.iter().flatten().all(|x| *x > 0.0));
+        let same = PairSpec {
+            peers: [Peer::Weft, Peer::Weft],
+            ..spec
+        };
+        assert!(run_pair(&same).unwrap_err().contains("two different"));
     }
 
     #[test]
