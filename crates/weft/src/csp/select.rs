@@ -299,7 +299,11 @@ impl Order {
 /// ready). With no case and `Timeout::Never` it would wait for ever: callers rule that
 /// out (the macro at compile time, [`Select`] with an error).
 #[doc(hidden)]
-pub fn run(cases: &mut [&mut dyn Case], biased: bool, timeout: Timeout) -> Option<usize> {
+pub fn run<C>(cases: &mut [C], biased: bool, timeout: Timeout) -> Option<usize>
+where
+    C: std::ops::DerefMut,
+    C::Target: Case,
+{
     spend();
     let n = cases.len();
     let deadline = match timeout {
@@ -532,7 +536,7 @@ macro_rules! __csp_select {
     };
     (@emit $b:tt [$( ($c:ident ($new:expr) $p:pat, ($body:expr)) )*] ($timeout:expr) ($default:expr)) => {{
         $( let mut $c = $new; )*
-        let _ = $crate::csp::__private::run(
+        let _ = $crate::csp::__private::run::<&mut dyn $crate::csp::__private::Case>(
             &mut [$( &mut $c as &mut dyn $crate::csp::__private::Case ),*],
             $b,
             $timeout,
@@ -684,12 +688,7 @@ impl<'a> Select<'a> {
     }
 
     fn run(&mut self, timeout: Timeout) -> Option<usize> {
-        let mut cases: Vec<&mut dyn Case> = self
-            .cases
-            .iter_mut()
-            .map(|c| &mut **c as &mut dyn Case)
-            .collect();
-        run(&mut cases, self.biased, timeout)
+        run(&mut self.cases, self.biased, timeout)
     }
 
     /// Waits until a case completes.
