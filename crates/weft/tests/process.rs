@@ -90,6 +90,31 @@ const CASES: &[Case] = &[
         )
     }),
     (
+        "csp_processes_sending_to_each_other_are_reported",
+        &[],
+        |st, _, err| {
+            expect(st.code() == Some(101), "the join must panic")?;
+            expect(err.contains("deadlock detected"), "report headline")?;
+            expect(
+                err.contains("'left'") && err.contains("'right'"),
+                "both processes named",
+            )?;
+            expect(
+                err.matches("parked on channel send").count() >= 2,
+                "each waits in a channel send",
+            )
+        },
+    ),
+    (
+        "csp_receive_whose_senders_are_gone_is_disconnected_not_a_hang",
+        &[],
+        |st, out, err| {
+            expect(st.success(), "must finish normally")?;
+            expect(out.contains("disconnected"), "the receive got Disconnected")?;
+            expect(!err.contains("deadlock"), "no deadlock report")
+        },
+    ),
+    (
         "no_report_while_an_unknown_thread_lives",
         &[],
         |st, out, err| {
@@ -285,6 +310,41 @@ fn scenario(name: &str) {
                 .unwrap();
             // Never returns: the detector makes this join panic.
             let _ = waiter.join();
+        }
+        "csp_processes_sending_to_each_other_are_reported" => {
+            // Each waits to send to the other over a rendezvous: a true deadlock.
+            let (a_tx, a_rx) = weft::csp::channel::<u8>();
+            let (b_tx, b_rx) = weft::csp::channel::<u8>();
+            let left = weft::Builder::new()
+                .name("left".into())
+                .spawn(move || {
+                    let _ = a_tx.send(1);
+                    let _ = b_rx.recv();
+                })
+                .unwrap();
+            let _right = weft::Builder::new()
+                .name("right".into())
+                .spawn(move || {
+                    let _ = b_tx.send(2);
+                    let _ = a_rx.recv();
+                })
+                .unwrap();
+            // Never returns: the detector makes this join panic.
+            let _ = left.join();
+        }
+        "csp_receive_whose_senders_are_gone_is_disconnected_not_a_hang" => {
+            // The only sender is dropped by another green thread while the receiver waits.
+            let (tx, rx) = weft::csp::channel::<u8>();
+            let receiver = weft::spawn(move || rx.recv());
+            let dropper = weft::spawn(move || {
+                weft::sleep(Duration::from_millis(20));
+                drop(tx);
+            });
+            dropper.join().unwrap();
+            match receiver.join().unwrap() {
+                Err(weft::csp::RecvError) => println!("disconnected"),
+                Ok(v) => println!("got {v}"),
+            }
         }
         "stm_retry_that_nothing_can_wake_is_reported" => {
             // A consumer of an empty queue that no producer will ever fill.
