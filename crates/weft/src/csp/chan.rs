@@ -88,6 +88,11 @@ impl<E> Lazy<Vec<E>> {
     fn len(&self) -> usize {
         self.0.as_ref().map_or(0, |v| v.len())
     }
+
+    #[cfg(all(test, not(loom)))]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Everything the channel's lock protects.
@@ -1039,7 +1044,7 @@ mod tests {
             st.receivers.len()
         );
         assert!(
-            st.stash.len() == 0,
+            st.stash.is_empty(),
             "{} stashed values left",
             st.stash.len()
         );
