@@ -75,6 +75,10 @@ pub(crate) mod model {
     #[derive(Debug)]
     pub(crate) struct ThreadInner {
         pub(crate) lot: LotCell,
+        /// The channel operation's state word (`csp/waiter.rs`).
+        pub(crate) chan: ::loom::sync::atomic::AtomicUsize,
+        /// The landing slot (`csp/landing.rs`).
+        pub(crate) landing: crate::csp::landing::Landing,
         handle: ::loom::thread::Thread,
     }
 
@@ -92,6 +96,8 @@ pub(crate) mod model {
         static CURRENT: Thread = Thread {
             inner: Arc::new(ThreadInner {
                 lot: LotCell::new(),
+                chan: ::loom::sync::atomic::AtomicUsize::new(0),
+                landing: crate::csp::landing::Landing::new(),
                 handle: ::loom::thread::current(),
             }),
         };

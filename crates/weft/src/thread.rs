@@ -61,6 +61,10 @@ pub(crate) struct ThreadInner {
     /// Set while the thread runs an STM transaction (`stm::atomically`); only the thread
     /// itself reads and writes it.
     pub(crate) in_stm: std::sync::atomic::AtomicBool,
+    /// The state word of the thread's current channel operation (see `csp/waiter.rs`).
+    pub(crate) chan: std::sync::atomic::AtomicUsize,
+    /// Where a sender writes a value for the thread's plain receive (`csp/landing.rs`).
+    pub(crate) landing: crate::csp::landing::Landing,
     pub(crate) green: Option<GreenInfo>,
 }
 
@@ -84,6 +88,8 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
+                chan: std::sync::atomic::AtomicUsize::new(0),
+                landing: crate::csp::landing::Landing::new(),
                 green: Some(GreenInfo {
                     rt,
                     home: AtomicU32::new(u32::MAX),
@@ -105,6 +111,8 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
+                chan: std::sync::atomic::AtomicUsize::new(0),
+                landing: crate::csp::landing::Landing::new(),
                 green: None,
             }),
         }
@@ -184,6 +192,34 @@ pub fn current() -> Thread {
         return t;
     }
     current_kernel()
+}
+
+/// Runs `f` with the calling thread's handle, borrowed: no reference count is taken
+/// (a blocking operation's owner waits through it; see `csp/waiter.rs`).
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
+    if let Some(p) = crate::runtime::worker::current_green_inner() {
+        // SAFETY: `p` came from `Arc::as_ptr` of the running green thread's control
+        // block, which its worker slot keeps alive while the thread runs, and `f` runs
+        // on this thread. The handle rebuilt from it is never dropped (`ManuallyDrop`),
+        // so the strong count it did not take is never given back.
+        let inner = unsafe { Arc::from_raw(p) };
+        let t = std::mem::ManuallyDrop::new(Thread { inner });
+        return f(&t);
+    }
+    let mut f = Some(f);
+    let mut out = None;
+    let _ = KERNEL.try_with(|k| {
+        if let Some(f) = f.take() {
+            out = Some(f(k.get_or_init(Thread::new_kernel)));
+        }
+    });
+    match (out, f) {
+        (Some(r), _) => r,
+        // `KERNEL` is gone (a thread-local destructor at thread exit).
+        (None, Some(f)) => f(&late_kernel()),
+        (None, None) => unreachable!("the closure ran or is still here"),
+    }
 }
 
 /// The calling kernel thread's handle (never a green thread's).

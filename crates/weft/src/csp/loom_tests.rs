@@ -132,6 +132,32 @@ fn timeouts_race_the_rendezvous() {
     });
 }
 
+/// The landing slot's abort race (`landing.rs`, rule 2): a sender writes into the
+/// landing of a receiver whose timed receive is giving up. The value arrives exactly
+/// once: in the timed receive if its claim won, else in the plain receive that follows
+/// (which reuses the same landing: rule 4). Loom's cell checks that no write and read
+/// of the landing overlap.
+#[test]
+fn landing_write_races_the_receivers_timeout() {
+    check(2, || {
+        let done = counter();
+        let deadline = at(10);
+        let (tx, rx) = channel::<String>();
+        let s = spawn(&done, move || tx.send("v".to_string()));
+        let me = ::loom::thread::current();
+        let clock = spawn(&done, move || timer(vec![me]));
+        let got = match rx.recv_deadline(deadline) {
+            Ok(v) => v,
+            Err(RecvTimeoutError::Timeout) => rx.recv().expect("the sender is still there"),
+            Err(e) => panic!("unexpected {e:?}"),
+        };
+        assert_eq!(got, "v");
+        wait_done(&done, 2);
+        assert_eq!(s.join().unwrap(), Ok(()));
+        clock.join().unwrap();
+    });
+}
+
 /// `close` racing a blocked sender and a blocked receiver of a rendezvous channel:
 /// the value is delivered exactly when the send reports success; otherwise the sender
 /// gets it back and the receiver sees the end.

@@ -107,8 +107,9 @@
 //! and collect the chosen case's result. A select never matches itself (a send and a
 //! receive case on one channel).
 //!
-//! Waiter records come from a small per-kernel-thread pool, so a blocking send or
-//! receive allocates nothing in the steady state. Every operation (a `select` once,
+//! A blocked operation's record is its thread: a handle in each queue entry and one state
+//! word in the thread's control block (`waiter.rs`), so a blocking send or receive
+//! allocates nothing in the steady state. Every operation (a `select` once,
 //! whatever its number of cases) spends one unit of the cooperative budget
 //! ([`crate::runtime::coop`]), so a green thread polling with `try_recv` lets the
 //! others of its worker run. A kernel thread spins briefly before it
@@ -120,8 +121,10 @@
 mod chan;
 mod choice;
 mod error;
+pub(crate) mod landing;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg_attr(loom, allow(private_interfaces))]
 mod select;
 mod waiter;
 

@@ -8,9 +8,13 @@ use std::time::Duration;
 use super::chan::{spend, Chan, Receiver, RecvFail, SendFail, Sender, Wait};
 use super::error::{RecvError, SelectError, SelectTimeoutError, SendError, TrySelectError};
 use super::waiter::{self, Outcome, Waiter};
-// Under `--cfg loom`: the model clock.
+// Under `--cfg loom`: the model clock and model thread.
 use crate::loom::Instant;
+#[cfg(loom)]
+use crate::loom::Thread;
 use crate::park::WaitReason;
+#[cfg(not(loom))]
+use crate::thread::Thread;
 
 pub(crate) static SELECT: WaitReason = WaitReason::new("select");
 
@@ -24,11 +28,11 @@ pub trait Case {
     fn try_now(&mut self) -> bool;
     /// Registers `w` for case number `case`; `true` (and no registration) when the
     /// case is ready now.
-    fn register(&mut self, w: &Arc<Waiter>, case: usize) -> bool;
+    fn register(&mut self, w: &Thread, case: usize) -> bool;
     /// Removes the registration of a case that was not selected.
-    fn unregister(&mut self, w: &Arc<Waiter>, case: usize);
+    fn unregister(&mut self, w: &Thread, case: usize);
     /// A partner completed this case; `stashed`: a value waits in the channel's stash.
-    fn complete(&mut self, w: &Arc<Waiter>, case: usize, stashed: bool);
+    fn complete(&mut self, w: &Thread, case: usize, stashed: bool);
     /// Moves the result's value (a received value, or a send's value handed back) into
     /// the channel's stash under (`token`, `case`): how [`SelectedOperation`] gets a
     /// typed result out of a type-erased case.
@@ -138,15 +142,15 @@ impl<T> Case for RecvCase<'_, T> {
         true
     }
 
-    fn register(&mut self, w: &Arc<Waiter>, case: usize) -> bool {
+    fn register(&mut self, w: &Thread, case: usize) -> bool {
         self.chan.register_recv(w, case)
     }
 
-    fn unregister(&mut self, w: &Arc<Waiter>, case: usize) {
+    fn unregister(&mut self, w: &Thread, case: usize) {
         self.chan.unregister_recv(w, case);
     }
 
-    fn complete(&mut self, w: &Arc<Waiter>, case: usize, stashed: bool) {
+    fn complete(&mut self, w: &Thread, case: usize, stashed: bool) {
         self.result = Some(if stashed {
             Ok(self
                 .chan
@@ -184,7 +188,7 @@ impl<T> Case for SendCase<'_, T> {
         self.value.is_none()
     }
 
-    fn register(&mut self, w: &Arc<Waiter>, case: usize) -> bool {
+    fn register(&mut self, w: &Thread, case: usize) -> bool {
         let Some(v) = self.value.take() else {
             return false; // spent: never ready, nothing registered
         };
@@ -197,13 +201,13 @@ impl<T> Case for SendCase<'_, T> {
         }
     }
 
-    fn unregister(&mut self, w: &Arc<Waiter>, case: usize) {
+    fn unregister(&mut self, w: &Thread, case: usize) {
         if let Some(v) = self.chan.unregister_send(w, case) {
             self.value = Some(v);
         }
     }
 
-    fn complete(&mut self, w: &Arc<Waiter>, case: usize, stashed: bool) {
+    fn complete(&mut self, w: &Thread, case: usize, stashed: bool) {
         self.result = Some(if stashed {
             Err(SendError(
                 self.chan
@@ -342,41 +346,44 @@ where
         }
         // 2. Register on every channel; a case found ready while registering sends us
         //    back to the fast path (after aborting, so that no partner commits us).
-        let w = waiter::take();
-        let mut registered = 0;
-        let mut ready = false;
-        for &i in order.iter() {
-            if cases[i as usize].register(&w, i as usize) {
-                ready = true;
-                break;
+        // `Some(result)`: the select is over; `None`: a case became ready while
+        // registering, back to the fast path.
+        let done = waiter::begin(|w| {
+            let mut registered = 0;
+            let mut ready = false;
+            for &i in order.iter() {
+                if cases[i as usize].register(w, i as usize) {
+                    ready = true;
+                    break;
+                }
+                registered += 1;
             }
-            registered += 1;
-        }
-        // 3. Wait for one claim (or abort): the state word leaves WAITING exactly once.
-        let outcome = if ready {
-            w.abort()
-        } else {
-            w.wait(&SELECT, deadline)
-        };
-        let selected = match outcome {
-            Outcome::Selected(i, stashed) => Some((i, stashed)),
-            Outcome::Aborted => None,
-        };
-        // 4. Withdraw every other registration, then collect the selected case.
-        for &i in &order[..registered] {
-            let i = i as usize;
-            if selected.is_none_or(|(s, _)| s != i) {
-                cases[i].unregister(&w, i);
+            // 3. Wait for one claim (or abort): the state word leaves WAITING exactly once.
+            let outcome = if ready {
+                w.abort()
+            } else {
+                w.wait(&SELECT, deadline)
+            };
+            let selected = match outcome {
+                Outcome::Selected(i, stashed) => Some((i, stashed)),
+                Outcome::Aborted => None,
+            };
+            // 4. Withdraw every other registration, then collect the selected case.
+            for &i in &order[..registered] {
+                let i = i as usize;
+                if selected.is_none_or(|(s, _)| s != i) {
+                    cases[i].unregister(w, i);
+                }
             }
-        }
-        if let Some((i, stashed)) = selected {
-            cases[i].complete(&w, i, stashed);
-            waiter::put(w);
-            return Some(i);
-        }
-        waiter::put(w);
-        if !ready {
-            return None; // timed out
+            if let Some((i, stashed)) = selected {
+                cases[i].complete(w, i, stashed);
+                return Some(Some(i));
+            }
+            // Aborted: timed out, unless a case was found ready.
+            (!ready).then_some(None)
+        });
+        if let Some(r) = done {
+            return r;
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The waiter record: what a blocked channel operation (or a whole `select`) leaves in
+//! The waiter record: how a blocked channel operation (or a whole `select`) is known to
 //! the wait queues of the channels it waits on.
 //!
-//! A waiter lives on the heap (an `Arc`), never on a green thread's stack. It holds the
-//! thread to unpark and one *state word*, which is the single point where a blocked
-//! operation is committed:
+//! The record is the waiting *thread*: its handle ([`Thread`], a reference-counted
+//! pointer to the control block on the heap, never into a green thread's stack) and one
+//! *state word* in that control block (`ThreadInner::chan`), which is the single point
+//! where a blocked operation is committed:
 //!
 //! | state | meaning |
 //! |---|---|
@@ -12,26 +13,36 @@
 //! | `DONE(case)` | a partner completed case `case`, nothing to collect: a send was delivered, or a receive found the channel disconnected |
 //! | `STASH(case)` | a partner completed case `case` and left a value in the channel's stash: a received value, or a send's value handed back because the channel disconnected |
 //!
-//! The word leaves `WAITING` exactly once, by a compare-and-swap: a partner's claim or
-//! the owner's abort. Whoever wins decides; a partner that loses the race leaves the
-//! operation alone. So a `select` registered on many channels commits exactly one case.
+//! The word leaves `WAITING` exactly once per operation, by a compare-and-swap: a
+//! partner's claim or the owner's abort. Whoever wins decides; a partner that loses the
+//! race leaves the operation alone. So a `select` registered on many channels commits
+//! exactly one case.
 //!
-//! Records are recycled through a small per-kernel-thread pool (shared by the green
-//! threads of a worker, each taking a record out while it waits), so a blocking
-//! operation allocates nothing in the steady state.
+//! A thread runs one channel operation at a time, so one word per thread suffices, and
+//! the owner resets it to `WAITING` when it starts an operation ([`begin`]). That is
+//! sound because of the invariant every operation keeps: **when an operation returns,
+//! no queue holds an entry of it** (a claimer removes the entry it claims, and the owner
+//! withdraws every other entry under the channel's lock before it returns; loom models
+//! and `nothing_is_left_behind_by_timeouts_selects_and_close` check it). So no partner
+//! can ever claim an operation with a stale entry. A partner that claimed the previous
+//! operation may still unpark the thread after it returned; parks allow spurious
+//! wake-ups, and every wait loop re-reads the word.
+//!
+//! Entries hold a clone of the handle (one reference count); a claimer moves it out of
+//! the entry it removed and wakes the owner through it after releasing the channel's
+//! lock, so the control block stays alive however quickly the owner returns. The
+//! owner itself waits through a borrowed handle ([`crate::thread::with_current`]): a
+//! blocking operation costs two reference-count updates and allocates nothing.
 
 use std::cell::Cell;
-#[cfg(not(loom))]
-use std::cell::RefCell;
-use std::sync::Arc;
 
 // Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
 #[cfg(loom)]
-use crate::loom::{current, Thread};
-use crate::loom::{AtomicUsize, Instant, Ordering};
+use crate::loom::Thread;
+use crate::loom::{Instant, Ordering};
 use crate::park::WaitReason;
 #[cfg(not(loom))]
-use crate::{current, thread::Thread};
+use crate::thread::Thread;
 
 pub(crate) const WAITING: usize = 0;
 pub(crate) const ABORTED: usize = 1;
@@ -69,105 +80,114 @@ impl Outcome {
     }
 }
 
-/// A blocked operation's record. See the module docs.
-#[doc(hidden)]
-pub struct Waiter {
-    /// The owner; `None` only while the record sits in the pool.
-    thread: Option<Thread>,
-    state: AtomicUsize,
+/// Runs `f` with the calling thread's handle, its channel state word reset to
+/// `WAITING`: the start of a blocking operation (see the module docs for why the reset
+/// is sound).
+#[inline]
+pub(crate) fn begin<R>(f: impl FnOnce(&Thread) -> R) -> R {
+    with_current(|me| {
+        me.inner.chan.store(WAITING, Ordering::Relaxed);
+        f(me)
+    })
 }
 
-impl std::fmt::Debug for Waiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiter")
-            .field("thread", &self.thread)
-            .field("state", &self.state)
-            .finish()
-    }
+#[cfg(not(loom))]
+use crate::thread::with_current;
+
+#[cfg(loom)]
+fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
+    f(&crate::loom::current())
 }
 
-impl Waiter {
-    /// The key of this record's values in a channel's stash (its address: unique while
-    /// the record is alive, and never odd).
-    #[inline]
-    pub(crate) fn token(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as usize
-    }
-
+/// A waiting thread as the channels see it. See the module docs.
+pub(crate) trait Waiter {
+    /// The key of this operation's values in a channel's stash (the control block's
+    /// address: unique while the thread lives, and never odd).
+    fn token(&self) -> usize;
+    /// `true` when `other` is the same thread.
+    fn same(&self, other: &Self) -> bool;
     /// `true` when the owner is a green thread left parked by a runtime that was shut
     /// down: it never runs again, so nothing may be handed to it (a value "delivered"
     /// to it would be lost, and a rendezvous send would succeed with no receive).
+    fn is_abandoned(&self) -> bool;
+    /// `true` while no one has claimed or aborted the operation.
+    fn is_waiting(&self) -> bool;
+    /// `true` while the operation can still be committed by a partner: nobody claimed
+    /// or aborted it, and its owner was not abandoned.
+    fn is_claimable(&self) -> bool {
+        self.is_waiting() && !self.is_abandoned()
+    }
+    /// A partner's claim: moves `WAITING` to `to` (a [`done`] or [`stash`] word).
+    /// Called with the lock of the channel holding the entry; `false` when the owner
+    /// already committed (elsewhere) or aborted.
+    fn claim(&self, to: usize) -> bool;
+    /// The owner's abort: `Aborted` if it won, else how a partner completed it.
+    fn abort(&self) -> Outcome;
+    /// Blocks the owner until a partner claims the operation or `deadline` passes (then
+    /// it aborts, unless a claim wins that race).
+    fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome;
+}
+
+impl Waiter for Thread {
+    #[inline]
+    fn token(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.inner) as usize
+    }
+
+    #[inline]
+    fn same(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn is_abandoned(&self) -> bool {
-        self.thread
-            .as_ref()
-            .is_some_and(|t| t.inner.lot.is_abandoned())
+    fn is_abandoned(&self) -> bool {
+        self.inner.lot.is_abandoned()
     }
 
     /// Under loom no thread is ever abandoned.
     #[cfg(loom)]
     #[inline]
-    pub(crate) fn is_abandoned(&self) -> bool {
+    fn is_abandoned(&self) -> bool {
         false
     }
 
-    /// `true` while the operation can still be committed by a partner: nobody claimed
-    /// or aborted it, and its owner was not abandoned.
     #[inline]
-    pub(crate) fn is_claimable(&self) -> bool {
-        self.is_waiting() && !self.is_abandoned()
+    fn is_waiting(&self) -> bool {
+        self.inner.chan.load(Ordering::Acquire) == WAITING
     }
 
-    /// `true` while no one has claimed or aborted the operation.
     #[inline]
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.state.load(Ordering::Acquire) == WAITING
-    }
-
-    /// A partner's claim: moves `WAITING` to `to` (a [`done`] or [`stash`] word).
-    /// Called with the lock of the channel holding the entry; `false` when the owner
-    /// already committed (elsewhere) or aborted.
-    #[inline]
-    pub(crate) fn claim(&self, to: usize) -> bool {
-        self.state
+    fn claim(&self, to: usize) -> bool {
+        self.inner
+            .chan
             .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
-    /// The owner's abort: `Aborted` if it won, else how a partner completed it.
     #[inline]
-    pub(crate) fn abort(&self) -> Outcome {
-        match self
-            .state
-            .compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire)
-        {
+    fn abort(&self) -> Outcome {
+        match self.inner.chan.compare_exchange(
+            WAITING,
+            ABORTED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => Outcome::Aborted,
             Err(s) => Outcome::of(s),
         }
     }
 
-    /// The owner's handle, for a claimer to wake it (after a successful
-    /// [`claim`](Self::claim), once the lock is released). Claimers wake through this
-    /// clone and drop their reference to the record inside the critical section, so the
-    /// owner finds its record unshared (and reusable) as soon as it can observe the
-    /// claim and the lock is free.
-    #[inline]
-    pub(crate) fn owner(&self) -> Thread {
-        self.thread.clone().expect("a record in use has an owner")
-    }
-
-    /// Blocks the owner until a partner claims the record or `deadline` passes (then
-    /// it aborts, unless a claim wins that race).
-    pub(crate) fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome {
+    fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome {
+        let state = &self.inner.chan;
         // (Under loom the spin is left out: the model explores the park and the claim.)
         #[cfg(not(loom))]
-        if !self.thread.as_ref().is_some_and(Thread::is_green) {
+        if !self.is_green() {
             // A kernel thread's partner is often running on another CPU right now: a
             // short spin saves a futex round trip. A green thread's partner may need
             // this very worker, so it parks at once.
             for _ in 0..SPIN {
-                let s = self.state.load(Ordering::Acquire);
+                let s = state.load(Ordering::Acquire);
                 if s != WAITING {
                     return Outcome::of(s);
                 }
@@ -175,7 +195,7 @@ impl Waiter {
             }
         }
         loop {
-            let s = self.state.load(Ordering::Acquire);
+            let s = state.load(Ordering::Acquire);
             if s != WAITING {
                 return Outcome::of(s);
             }
@@ -205,80 +225,9 @@ fn park_timed_out(reason: &'static WaitReason, deadline: Option<Instant>) -> boo
 #[cfg(not(loom))]
 const SPIN: u32 = 64;
 
-/// Records kept per kernel thread.
-const POOL_SIZE: usize = 8;
-
 #[cfg(not(loom))]
 thread_local! {
-    static POOL: RefCell<Vec<Arc<Waiter>>> = const { RefCell::new(Vec::new()) };
     static RNG: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A fresh (`WAITING`) record owned by the calling thread.
-#[cfg(not(loom))]
-pub(crate) fn take() -> Arc<Waiter> {
-    let me = current();
-    // A partner that claimed a record's last use may still hold a clone for a moment
-    // (until it leaves the channel's critical section): such a record stays pooled and
-    // an unshared one is taken.
-    let pooled = POOL
-        .try_with(|p| {
-            let mut p = p.borrow_mut();
-            let i = p.iter().rposition(|w| Arc::strong_count(w) == 1)?;
-            Some(p.swap_remove(i))
-        })
-        .ok()
-        .flatten();
-    if let Some(mut w) = pooled {
-        if let Some(m) = Arc::get_mut(&mut w) {
-            m.thread = Some(me);
-            m.state.store(WAITING, Ordering::Relaxed);
-            return w;
-        }
-    }
-    #[cfg(test)]
-    ALLOCATED.with(|a| a.set(a.get() + 1));
-    Arc::new(Waiter {
-        thread: Some(me),
-        state: AtomicUsize::new(WAITING),
-    })
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Records this kernel thread allocated (tests check the steady state allocates none).
-    pub(crate) static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Under loom: a new record every time (a pool in a thread-local would outlive the
-/// model's executions).
-#[cfg(loom)]
-pub(crate) fn take() -> Arc<Waiter> {
-    Arc::new(Waiter {
-        thread: Some(current()),
-        state: AtomicUsize::new(WAITING),
-    })
-}
-
-/// Under loom: the record is dropped.
-#[cfg(loom)]
-pub(crate) fn put(w: Arc<Waiter>) {
-    drop(w);
-}
-
-/// Returns a record whose operation is over (no channel queue holds it any more).
-#[cfg(not(loom))]
-pub(crate) fn put(mut w: Arc<Waiter>) {
-    if let Some(m) = Arc::get_mut(&mut w) {
-        // Do not keep a finished thread's control block alive from the pool.
-        m.thread = None;
-    }
-    let _ = POOL.try_with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < POOL_SIZE {
-            p.push(w);
-        }
-    });
 }
 
 /// Under loom: always 0 (loom needs every execution to make the same choices; the
