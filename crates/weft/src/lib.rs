@@ -96,6 +96,8 @@ mod stm {
 }
 
 #[cfg(not(loom))]
+pub mod actor;
+#[cfg(not(loom))]
 pub mod csp;
 #[cfg(not(loom))]
 pub mod park;

@@ -1,0 +1,743 @@
+//! Actors: green threads with identities and asynchronous mailboxes, Erlang-style links,
+//! monitors and supervisors.
+//!
+//! The survey's *Actor Model*: an actor is known by its address ([`Addr`]), and sending
+//! to it never waits for it ([`Addr::send`] on an unbounded mailbox). Each actor is a
+//! green thread (its own stack, its name in panic, overflow and deadlock reports) that
+//! receives from its mailbox with [`Ctx::recv`], [`Ctx::recv_timeout`] or the selective
+//! [`Ctx::recv_match`], which leaves the messages it skips queued in order.
+//!
+//! ```
+//! use weft::actor::{self, ReplyTo};
+//!
+//! enum Counter {
+//!     Add(u64),
+//!     Get(ReplyTo<u64>),
+//! }
+//!
+//! let counter = actor::spawn(|ctx| {
+//!     let mut total = 0;
+//!     loop {
+//!         match ctx.recv() {
+//!             Counter::Add(n) => total += n,
+//!             Counter::Get(reply) => {
+//!                 let _ = reply.send(total);
+//!             }
+//!         }
+//!     }
+//! });
+//! counter.send(Counter::Add(2)).unwrap();
+//! counter.send(Counter::Add(3)).unwrap();
+//! let total = counter.call(Counter::Get, std::time::Duration::from_secs(5));
+//! assert_eq!(total, Ok(5));
+//! ```
+//!
+//! # The mailbox
+//!
+//! A lock-free queue with an owner that parks when it is empty and a close that loses
+//! no message (`mailbox.rs` states the protocol). Messages from one actor to another
+//! arrive in the order sent. When an actor stops, its mailbox closes: later sends hand
+//! their message back ([`SendError`]), and what was still queued is dropped.
+//!
+//! # Links, monitors, exits
+//!
+//! As in Erlang (`link.rs`): an actor stops *normally* when its closure returns, with
+//! [`ExitReason::Panic`] when it panics, or with a reason of its choice through
+//! [`Ctx::exit`]. Linked actors ([`Ctx::link`], [`Ctx::spawn_link`]) that do not trap
+//! exits stop with the same reason when a link stops abnormally (at their next receive:
+//! a green thread is never interrupted in the middle of its code); a normal exit does not
+//! propagate. An actor that traps exits ([`Ctx::trap_exits`]) gets an [`Exit`] message
+//! instead. A monitor ([`Ctx::monitor`]) gets a [`Down`] message with the reason, however
+//! the actor stopped. A panic stops only its actor (and, through links, those linked to
+//! it): never a worker, never another actor.
+//!
+//! # Names
+//!
+//! [`register`] gives an actor a name, [`whereis`] finds it (typed: the wrong message
+//! type is `None`); a name is released when its actor stops.
+//!
+//! # Supervisors
+//!
+//! [`Supervisor`] starts children from [`ChildSpec`]s and restarts them under the
+//! `one_for_one`, `one_for_all` or `rest_for_one` strategy, within a restart intensity;
+//! see its docs.
+
+mod link;
+mod mailbox;
+mod registry;
+mod supervisor;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use link::{Core, Signals};
+use mailbox::Mailbox;
+
+pub use registry::{register, unregister, whereis, RegisterError};
+pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
+
+/// An actor's identity: unique in the process, never reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActorId(u64);
+
+impl ActorId {
+    /// The sender of exit signals from outside any actor ([`exit`]).
+    pub const OUTSIDE: ActorId = ActorId(0);
+
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ActorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<actor {}>", self.0)
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<actor {}>", self.0)
+    }
+}
+
+/// Why an actor stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Its closure returned. Links are not signalled (monitors are).
+    Normal,
+    /// It was asked to stop (by its supervisor's shutdown, or [`Ctx::exit`]).
+    Shutdown,
+    /// It panicked, with this message.
+    Panic(Arc<str>),
+    /// It stopped with a reason of its own ([`Ctx::exit`]).
+    Error(Arc<str>),
+}
+
+impl ExitReason {
+    /// `true` for [`ExitReason::Normal`].
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Panic(m) => write!(f, "panicked: {m}"),
+            ExitReason::Error(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// An exit signal received as a message by an actor that traps exits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// The linked actor that stopped.
+    pub from: ActorId,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+/// A monitor's notice that the watched actor stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Down {
+    /// The monitor it answers ([`Ctx::monitor`]'s result).
+    pub monitor: MonitorRef,
+    /// The actor that stopped.
+    pub actor: ActorId,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+/// Identifies one monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MonitorRef(u64);
+
+impl MonitorRef {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        MonitorRef(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A send to an actor that has stopped; the message is handed back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub struct SendError<M>(pub M);
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending to an actor that has stopped")
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
+
+/// Why a [`Addr::call`] got no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The actor had stopped before the request reached it.
+    Stopped,
+    /// The actor dropped the reply handle without answering (it stopped, or chose not to).
+    NoReply,
+    /// No answer within the timeout.
+    Timeout,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallError::Stopped => "the actor had stopped",
+            CallError::NoReply => "the actor dropped the request without replying",
+            CallError::Timeout => "no reply within the timeout",
+        })
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// A receive that timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout;
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no message within the timeout")
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+/// Where an actor answers a [`Addr::call`]: send the reply once.
+pub struct ReplyTo<R> {
+    tx: crate::csp::Sender<R>,
+}
+
+impl<R> ReplyTo<R> {
+    /// Sends the reply; `Err(r)` when the caller has given up (timed out).
+    pub fn send(self, r: R) -> Result<(), R> {
+        self.tx.try_send(r).map_err(|e| e.into_inner())
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplyTo { .. }")
+    }
+}
+
+/// How a trapped exit signal becomes a message.
+type TrapFn<M> = fn(Exit) -> M;
+
+/// What an address points to: the mailbox and the core.
+struct Shared<M> {
+    mailbox: Mailbox<M>,
+    core: Core,
+    /// Set by [`Ctx::trap_exits`]: how an exit signal becomes a message.
+    trap: crate::sync::Mutex<Option<TrapFn<M>>>,
+}
+
+impl<M: Send + 'static> Signals for Shared<M> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn exit_signal(&self, from: ActorId, reason: &ExitReason) {
+        let trap = *self.trap.lock();
+        if let Some(conv) = trap {
+            let _ = self.mailbox.push(conv(link::as_message(from, reason)));
+            return;
+        }
+        if !link::kills(reason) {
+            return;
+        }
+        {
+            let mut st = self.core.state.lock();
+            if st.exited.is_some() || st.pending_exit.is_some() {
+                return;
+            }
+            st.pending_exit = Some(reason.clone());
+        }
+        self.mailbox.wake();
+    }
+}
+
+/// An actor's address: its identity, and the door to its mailbox.
+///
+/// Clonable (a reference count), comparable and hashable by identity.
+pub struct Addr<M> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M> Clone for Addr<M> {
+    fn clone(&self) -> Self {
+        Addr {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M> PartialEq for Addr<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.core.id == other.shared.core.id
+    }
+}
+
+impl<M> Eq for Addr<M> {}
+
+impl<M> Hash for Addr<M> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.shared.core.id.hash(h);
+    }
+}
+
+impl<M> fmt::Debug for Addr<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Addr")
+            .field("id", &self.shared.core.id)
+            .field("name", &self.shared.core.name)
+            .finish()
+    }
+}
+
+impl<M: Send + 'static> Addr<M> {
+    /// The actor's identity.
+    pub fn id(&self) -> ActorId {
+        self.shared.core.id
+    }
+
+    /// Queues `m` for the actor; never waits. `Err` (with the message) when the actor has
+    /// stopped. Spends one unit of the cooperative budget.
+    ///
+    /// ```
+    /// let a = weft::actor::spawn(|ctx: &mut weft::actor::Ctx<u32>| {
+    ///     let _ = ctx.recv();
+    /// });
+    /// assert!(a.send(1).is_ok());
+    /// ```
+    #[inline]
+    pub fn send(&self, m: M) -> Result<(), SendError<M>> {
+        crate::runtime::coop::spend();
+        self.shared.mailbox.push(m).map_err(SendError)
+    }
+
+    /// `true` once the actor has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.mailbox.is_closed()
+    }
+
+    /// Messages waiting in the mailbox now (a racy count, for diagnostics).
+    pub fn queued(&self) -> usize {
+        self.shared.mailbox.len()
+    }
+
+    /// Request/reply: sends the message `make` builds around a reply handle, and waits up
+    /// to `timeout` for the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Stopped`] when the actor had stopped, [`CallError::NoReply`] when it
+    /// drops the handle (it stopped before answering), [`CallError::Timeout`].
+    pub fn call<R: Send + 'static>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        let (tx, rx) = crate::csp::bounded(1);
+        if self.send(make(ReplyTo { tx })).is_err() {
+            return Err(CallError::Stopped);
+        }
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crate::csp::RecvTimeoutError::Timeout => CallError::Timeout,
+            crate::csp::RecvTimeoutError::Disconnected => CallError::NoReply,
+        })
+    }
+
+    fn signals(&self) -> Arc<dyn Signals> {
+        self.shared.clone()
+    }
+}
+
+/// An actor's view of itself, handed to its closure: its mailbox, its links and monitors.
+pub struct Ctx<M> {
+    me: Addr<M>,
+    /// Messages a selective receive skipped, oldest first: always older than anything
+    /// still in the mailbox.
+    saved: VecDeque<M>,
+}
+
+impl<M> fmt::Debug for Ctx<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("me", &self.me)
+            .field("saved", &self.saved.len())
+            .finish()
+    }
+}
+
+/// How an actor leaves through [`Ctx::exit`] or an exit signal (an unwinding payload,
+/// not a panic: no panic message is printed).
+struct ExitPayload(ExitReason);
+
+impl<M: Send + 'static> Ctx<M> {
+    /// This actor's address.
+    pub fn me(&self) -> &Addr<M> {
+        &self.me
+    }
+
+    /// Stops now if an exit signal is pending.
+    fn check_signals(&self) {
+        let pending = self.me.shared.core.state.lock().pending_exit.take();
+        if let Some(r) = pending {
+            resume_unwind(Box::new(ExitPayload(r)));
+        }
+    }
+
+    fn next(&mut self, deadline: Option<Instant>) -> Result<M, Timeout> {
+        if let Some(m) = self.saved.pop_front() {
+            return Ok(m);
+        }
+        self.next_fresh(deadline)
+    }
+
+    /// The next message from the mailbox itself (not the saved ones).
+    fn next_fresh(&mut self, deadline: Option<Instant>) -> Result<M, Timeout> {
+        crate::runtime::coop::spend();
+        loop {
+            self.check_signals();
+            if let Some(m) = self.me.shared.mailbox.pop() {
+                return Ok(m);
+            }
+            if !self.me.shared.mailbox.sleep(deadline) {
+                self.check_signals();
+                return self.me.shared.mailbox.pop().ok_or(Timeout);
+            }
+        }
+    }
+
+    /// The next message, waiting as long as it takes.
+    pub fn recv(&mut self) -> M {
+        match self.next(None) {
+            Ok(m) => m,
+            Err(Timeout) => unreachable!("a receive without a deadline does not time out"),
+        }
+    }
+
+    /// The next message, if one is there now.
+    pub fn try_recv(&mut self) -> Option<M> {
+        self.recv_deadline(Instant::now()).ok()
+    }
+
+    /// The next message within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`] when none arrived in time.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<M, Timeout> {
+        self.next(Instant::now().checked_add(timeout))
+    }
+
+    /// The next message before `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`] when none arrived in time.
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<M, Timeout> {
+        self.next(Some(deadline))
+    }
+
+    /// Selective receive: the oldest message for which `pred` is true, waiting as long as
+    /// it takes; the others stay queued, in order, for later receives.
+    pub fn recv_match(&mut self, pred: impl FnMut(&M) -> bool) -> M {
+        match self.match_until(pred, None) {
+            Ok(m) => m,
+            Err(Timeout) => unreachable!("a receive without a deadline does not time out"),
+        }
+    }
+
+    /// Selective receive within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`] when no matching message arrived in time (the others stay queued).
+    pub fn recv_match_timeout(
+        &mut self,
+        pred: impl FnMut(&M) -> bool,
+        timeout: Duration,
+    ) -> Result<M, Timeout> {
+        self.match_until(pred, Instant::now().checked_add(timeout))
+    }
+
+    fn match_until(
+        &mut self,
+        mut pred: impl FnMut(&M) -> bool,
+        deadline: Option<Instant>,
+    ) -> Result<M, Timeout> {
+        if let Some(i) = self.saved.iter().position(&mut pred) {
+            return Ok(self.saved.remove(i).expect("a found position"));
+        }
+        loop {
+            let m = self.next_fresh(deadline)?;
+            if pred(&m) {
+                return Ok(m);
+            }
+            self.saved.push_back(m);
+        }
+    }
+
+    /// Stops this actor with `reason` (links and monitors see it). Never returns.
+    pub fn exit(&mut self, reason: ExitReason) -> ! {
+        resume_unwind(Box::new(ExitPayload(reason)))
+    }
+
+    /// From now on, exit signals from linked actors arrive as messages instead of
+    /// stopping this actor.
+    pub fn trap_exits(&mut self)
+    where
+        M: From<Exit>,
+    {
+        *self.me.shared.trap.lock() = Some(<M as From<Exit>>::from);
+    }
+
+    /// Links this actor with `other` (both ways).
+    pub fn link<N: Send + 'static>(&mut self, other: &Addr<N>) {
+        link::link(&self.me.signals(), &other.signals());
+    }
+
+    /// Removes the link with `other`.
+    pub fn unlink<N: Send + 'static>(&mut self, other: &Addr<N>) {
+        link::unlink(&*self.me.shared, &*other.shared);
+    }
+
+    /// Watches `other`: when it stops (or if it already has), this actor receives a
+    /// [`Down`] naming the returned reference.
+    pub fn monitor<N: Send + 'static>(&mut self, other: &Addr<N>) -> MonitorRef
+    where
+        M: From<Down>,
+    {
+        let r = MonitorRef::next();
+        let me = self.me.clone();
+        link::monitor(
+            &*other.shared,
+            r,
+            Box::new(move |d| {
+                let _ = me.shared.mailbox.push(M::from(d));
+            }),
+        );
+        r
+    }
+
+    /// Stops watching (no `Down` arrives for `r` afterwards, unless already queued).
+    pub fn demonitor<N: Send + 'static>(&mut self, other: &Addr<N>, r: MonitorRef) {
+        link::demonitor(&*other.shared, r);
+    }
+
+    /// Spawns an actor linked to this one (atomically: it cannot stop unlinked).
+    pub fn spawn_link<N, F>(&mut self, f: F) -> Addr<N>
+    where
+        N: Send + 'static,
+        F: FnOnce(&mut Ctx<N>) + Send + 'static,
+    {
+        Builder::new()
+            .link_with(self.me.signals())
+            .spawn(f)
+            .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+    }
+}
+
+/// Options for a new actor: name, stack size, kernel thread.
+#[derive(Default)]
+#[must_use = "a builder does nothing until `spawn` is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+    kernel: bool,
+    link: Option<Arc<dyn Signals>>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("kernel", &self.kernel)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Default options: a green thread, no name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the actor (and its thread: panic, overflow and deadlock reports show it).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The green thread's stack size (see [`crate::Builder::stack_size`]).
+    pub fn stack_size(mut self, size: usize) -> Self {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Runs the actor on a kernel thread of its own, for work that blocks in system
+    /// calls.
+    pub fn kernel(mut self, yes: bool) -> Self {
+        self.kernel = yes;
+        self
+    }
+
+    fn link_with(mut self, to: Arc<dyn Signals>) -> Self {
+        self.link = Some(to);
+        self
+    }
+
+    /// Starts the actor.
+    ///
+    /// # Errors
+    ///
+    /// When its thread cannot be created (see [`crate::Builder::spawn`]).
+    pub fn spawn<M, F>(self, f: F) -> std::io::Result<Addr<M>>
+    where
+        M: Send + 'static,
+        F: FnOnce(&mut Ctx<M>) + Send + 'static,
+    {
+        let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
+        let addr = Addr {
+            shared: Arc::new(Shared {
+                mailbox: Mailbox::new(),
+                core: Core::new(name),
+                trap: crate::sync::Mutex::new(None),
+            }),
+        };
+        if let Some(to) = &self.link {
+            link::link(to, &addr.signals());
+        }
+        let theirs = addr.clone();
+        let body = move || run(theirs, f);
+        let thread_name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("actor-{}", addr.id().0));
+        if self.kernel {
+            let _detached = std::thread::Builder::new().name(thread_name).spawn(body)?;
+        } else {
+            let mut b = crate::Builder::new().name(thread_name);
+            if let Some(s) = self.stack_size {
+                b = b.stack_size(s);
+            }
+            // The join handle is dropped: an actor is known by its address.
+            let _detached = b.spawn(body)?;
+        }
+        Ok(addr)
+    }
+}
+
+/// An actor's thread: runs its closure, then closes its mailbox and signals its links
+/// and monitors.
+fn run<M: Send + 'static, F: FnOnce(&mut Ctx<M>)>(me: Addr<M>, f: F) {
+    me.shared.mailbox.set_owner(crate::current());
+    let mut ctx = Ctx {
+        me,
+        saved: VecDeque::new(),
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| f(&mut ctx)));
+    let reason = match r {
+        Ok(()) => ExitReason::Normal,
+        Err(p) => match p.downcast::<ExitPayload>() {
+            Ok(e) => e.0,
+            Err(p) => ExitReason::Panic(panic_message(&*p).into()),
+        },
+    };
+    let Ctx { me, saved } = ctx;
+    // Messages never received are dropped before anyone hears of the exit: a `Down`
+    // means the mailbox is closed and emptied.
+    drop(saved);
+    drop(me.shared.mailbox.close());
+    link::stopped(&*me.shared, &reason);
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// Starts an actor on a green thread; returns its address.
+///
+/// # Panics
+///
+/// When the thread cannot be created, as [`crate::spawn`] does; use [`Builder::spawn`]
+/// for the error.
+pub fn spawn<M, F>(f: F) -> Addr<M>
+where
+    M: Send + 'static,
+    F: FnOnce(&mut Ctx<M>) + Send + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+}
+
+/// Starts an actor on a kernel thread of its own (for work that blocks in system calls).
+///
+/// # Panics
+///
+/// When the thread cannot be created.
+pub fn spawn_kernel<M, F>(f: F) -> Addr<M>
+where
+    M: Send + 'static,
+    F: FnOnce(&mut Ctx<M>) + Send + 'static,
+{
+    Builder::new()
+        .kernel(true)
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+}
+
+/// Watches `target` from outside any actor: the returned receiver gets its [`Down`].
+pub fn monitor<N: Send + 'static>(target: &Addr<N>) -> crate::csp::Receiver<Down> {
+    let (tx, rx) = crate::csp::bounded(1);
+    link::monitor(
+        &*target.shared,
+        MonitorRef::next(),
+        Box::new(move |d| {
+            let _ = tx.try_send(d);
+        }),
+    );
+    rx
+}
+
+/// Sends `target` an exit signal with `reason`, as a linked actor stopping would: it
+/// stops (at its next receive) unless it traps exits (then it gets an [`Exit`]) or the
+/// reason is `Normal`.
+/// The signal's `from` is [`ActorId::OUTSIDE`].
+pub fn exit<N: Send + 'static>(target: &Addr<N>, reason: ExitReason) {
+    target.shared.exit_signal(ActorId::OUTSIDE, &reason);
+}
