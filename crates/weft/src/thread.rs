@@ -194,8 +194,9 @@ pub fn current() -> Thread {
     current_kernel()
 }
 
-/// Runs `f` with the calling thread's handle, borrowed: no reference count is taken
-/// (a blocking operation's owner waits through it; see `csp/waiter.rs`).
+/// Runs `f` with the calling thread's handle; a green thread's is borrowed, with no
+/// reference count taken (a blocking operation's owner waits through it; see
+/// `csp/waiter.rs`).
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
     if let Some(p) = crate::runtime::worker::current_green_inner() {
@@ -207,19 +208,8 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
         let t = std::mem::ManuallyDrop::new(Thread { inner });
         return f(&t);
     }
-    let mut f = Some(f);
-    let mut out = None;
-    let _ = KERNEL.try_with(|k| {
-        if let Some(f) = f.take() {
-            out = Some(f(k.get_or_init(Thread::new_kernel)));
-        }
-    });
-    match (out, f) {
-        (Some(r), _) => r,
-        // `KERNEL` is gone (a thread-local destructor at thread exit).
-        (None, Some(f)) => f(&late_kernel()),
-        (None, None) => unreachable!("the closure ran or is still here"),
-    }
+    // A kernel thread's wait is a futex round trip anyway: one clone is no cost there.
+    f(&current_kernel())
 }
 
 /// The calling kernel thread's handle (never a green thread's).

@@ -37,22 +37,19 @@ fn allocs() -> usize {
     ALLOCS.with(Cell::get)
 }
 
-/// Ping-pong over two rendezvous channels between two kernel threads: after the first
-/// round trips (queues and handles made), this thread's blocking sends and receives
-/// allocate nothing. (A kernel thread waking a *green* thread goes through its worker's
-/// inbox, a segmented queue that allocates a block every few dozen wake-ups: that is
-/// the runtime's cost, not the channel's, and not measured here.)
-#[test]
-fn blocking_rendezvous_operations_allocate_nothing() {
+/// Allocations on this kernel thread during 10 000 ping-pong round trips over two
+/// rendezvous channels, after 100 to warm up (queues and handles made); the echo runs on
+/// the thread `spawn` starts and is joined by the closure it returns.
+fn ping_pong_allocations<J: FnOnce()>(spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> J) -> usize {
     let (ping_tx, ping_rx) = weft::csp::channel::<u64>();
     let (pong_tx, pong_rx) = weft::csp::channel::<u64>();
-    let echo = std::thread::spawn(move || {
+    let join = spawn(Box::new(move || {
         for v in ping_rx {
             if pong_tx.send(v + 1).is_err() {
                 break;
             }
         }
-    });
+    }));
     for i in 0..100 {
         ping_tx.send(i).unwrap();
         assert_eq!(pong_rx.recv(), Ok(i + 1));
@@ -64,40 +61,33 @@ fn blocking_rendezvous_operations_allocate_nothing() {
     }
     let during = allocs() - before;
     drop(ping_tx);
-    echo.join().unwrap();
+    join();
+    during
+}
+
+/// Between two kernel threads: this thread's blocking sends and receives allocate
+/// nothing. (A kernel thread waking a *green* thread goes through its worker's inbox, a
+/// segmented queue that allocates a block every few dozen wake-ups: that is the
+/// runtime's cost, not the channel's, and not measured here.)
+#[test]
+fn blocking_rendezvous_operations_allocate_nothing() {
+    let during = ping_pong_allocations(|echo| {
+        let t = std::thread::spawn(echo);
+        move || t.join().unwrap()
+    });
     assert_eq!(during, 0, "{during} allocations in 10 000 round trips");
 }
 
-/// The same between two green threads on one worker (each operation parks). One of
-/// them waits in `recv` before the other sends, so values also travel through the
-/// receiver's landing slot.
+/// The same between two green threads on one worker (each operation parks; both run on
+/// the worker's kernel thread, so the count covers both).
 #[test]
 fn green_blocking_operations_allocate_nothing() {
     let rt = weft::Runtime::builder().workers(1).build().unwrap();
     let during = rt.block_on(|| {
-        let (ping_tx, ping_rx) = weft::csp::channel::<u64>();
-        let (pong_tx, pong_rx) = weft::csp::channel::<u64>();
-        let echo = weft::spawn(move || {
-            for v in ping_rx {
-                if pong_tx.send(v + 1).is_err() {
-                    break;
-                }
-            }
-        });
-        for i in 0..100 {
-            ping_tx.send(i).unwrap();
-            assert_eq!(pong_rx.recv(), Ok(i + 1));
-        }
-        // Both green threads run on this worker's kernel thread: the count covers both.
-        let before = allocs();
-        for i in 0..10_000 {
-            ping_tx.send(i).unwrap();
-            assert_eq!(pong_rx.recv(), Ok(i + 1));
-        }
-        let during = allocs() - before;
-        drop(ping_tx);
-        echo.join().unwrap();
-        during
+        ping_pong_allocations(|echo| {
+            let h = weft::spawn(echo);
+            move || h.join().unwrap()
+        })
     });
     assert_eq!(during, 0, "{during} allocations in 10 000 round trips");
 }

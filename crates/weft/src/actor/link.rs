@@ -16,6 +16,7 @@
 //!   reason: the signal is recorded as pending and the actor woken; it stops at its next
 //!   receive (green threads are not interrupted in the middle of their code).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{ActorId, Down, Exit, ExitReason, MonitorRef};
@@ -44,6 +45,9 @@ pub(crate) struct Core {
     pub(crate) id: ActorId,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) state: Mutex<CoreState>,
+    /// Set (after `pending_exit`, under the lock) when an exit signal is pending: every
+    /// receive checks this flag, and takes the lock only when it is set.
+    pub(crate) signalled: AtomicBool,
 }
 
 impl Core {
@@ -52,6 +56,7 @@ impl Core {
             id: ActorId::next(),
             name,
             state: Mutex::new(CoreState::default()),
+            signalled: AtomicBool::new(false),
         }
     }
 }
@@ -145,7 +150,7 @@ pub(crate) fn stopped(me: &dyn Signals, reason: &ExitReason) {
     }
 }
 
-/// What a non-trapping actor does with an exit signal: `Some(reason)` to stop with.
+/// `true` when an exit signal with `reason` stops a non-trapping actor.
 pub(crate) fn kills(reason: &ExitReason) -> bool {
     !matches!(reason, ExitReason::Normal)
 }

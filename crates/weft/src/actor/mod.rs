@@ -252,8 +252,8 @@ type TrapFn<M> = fn(Exit) -> M;
 struct Shared<M> {
     mailbox: Mailbox<M>,
     core: Core,
-    /// Set by [`Ctx::trap_exits`]: how an exit signal becomes a message.
-    trap: crate::sync::Mutex<Option<TrapFn<M>>>,
+    /// Set by [`Ctx::trap_exits`] (never unset): how an exit signal becomes a message.
+    trap: std::sync::OnceLock<TrapFn<M>>,
 }
 
 impl<M: Send + 'static> Signals for Shared<M> {
@@ -262,8 +262,7 @@ impl<M: Send + 'static> Signals for Shared<M> {
     }
 
     fn exit_signal(&self, from: ActorId, reason: &ExitReason) {
-        let trap = *self.trap.lock();
-        if let Some(conv) = trap {
+        if let Some(conv) = self.trap.get() {
             let _ = self.mailbox.push(conv(link::as_message(from, reason)));
             return;
         }
@@ -276,6 +275,7 @@ impl<M: Send + 'static> Signals for Shared<M> {
                 return;
             }
             st.pending_exit = Some(reason.clone());
+            self.core.signalled.store(true, Ordering::Release);
         }
         self.mailbox.wake();
     }
@@ -405,8 +405,13 @@ impl<M: Send + 'static> Ctx<M> {
     }
 
     /// Stops now if an exit signal is pending.
+    #[inline]
     fn check_signals(&self) {
-        let pending = self.me.shared.core.state.lock().pending_exit.take();
+        let core = &self.me.shared.core;
+        if !core.signalled.load(Ordering::Acquire) {
+            return;
+        }
+        let pending = core.state.lock().pending_exit.take();
         if let Some(r) = pending {
             resume_unwind(Box::new(ExitPayload(r)));
         }
@@ -515,7 +520,7 @@ impl<M: Send + 'static> Ctx<M> {
     where
         M: From<Exit>,
     {
-        *self.me.shared.trap.lock() = Some(<M as From<Exit>>::from);
+        let _ = self.me.shared.trap.set(<M as From<Exit>>::from);
     }
 
     /// Links this actor with `other` (both ways).
@@ -559,8 +564,7 @@ impl<M: Send + 'static> Ctx<M> {
     {
         Builder::new()
             .link_with(self.me.signals())
-            .spawn(f)
-            .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+            .spawn_or_panic(f)
     }
 }
 
@@ -629,7 +633,7 @@ impl Builder {
             shared: Arc::new(Shared {
                 mailbox: Mailbox::new(),
                 core: Core::new(name),
-                trap: crate::sync::Mutex::new(None),
+                trap: std::sync::OnceLock::new(),
             }),
         };
         if let Some(to) = &self.link {
@@ -652,6 +656,18 @@ impl Builder {
             let _detached = b.spawn(body)?;
         }
         Ok(addr)
+    }
+}
+
+impl Builder {
+    /// [`Builder::spawn`] for the functions that panic as [`crate::spawn`] does.
+    fn spawn_or_panic<M, F>(self, f: F) -> Addr<M>
+    where
+        M: Send + 'static,
+        F: FnOnce(&mut Ctx<M>) + Send + 'static,
+    {
+        self.spawn(f)
+            .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
     }
 }
 
@@ -700,9 +716,7 @@ where
     M: Send + 'static,
     F: FnOnce(&mut Ctx<M>) + Send + 'static,
 {
-    Builder::new()
-        .spawn(f)
-        .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+    Builder::new().spawn_or_panic(f)
 }
 
 /// Starts an actor on a kernel thread of its own (for work that blocks in system calls).
@@ -715,10 +729,7 @@ where
     M: Send + 'static,
     F: FnOnce(&mut Ctx<M>) + Send + 'static,
 {
-    Builder::new()
-        .kernel(true)
-        .spawn(f)
-        .unwrap_or_else(|e| panic!("weft: failed to spawn an actor: {e}"))
+    Builder::new().kernel(true).spawn_or_panic(f)
 }
 
 /// Watches `target` from outside any actor: the returned receiver gets its [`Down`].

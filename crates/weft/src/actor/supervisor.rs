@@ -327,8 +327,7 @@ struct State {
 
 /// Starts one child and links to it; `Err(message)` when its start function panicked.
 fn start_child(ctx: &mut Ctx<SupMsg>, spec: &ChildSpec) -> Result<Arc<dyn Signals>, String> {
-    let start = spec.start.clone();
-    match catch_unwind(AssertUnwindSafe(|| start())) {
+    match catch_unwind(AssertUnwindSafe(|| (spec.start)())) {
         Ok(ChildRef(c)) => {
             link::link(&ctx.me.signals(), &c);
             Ok(c)
@@ -387,8 +386,7 @@ fn restart(ctx: &mut Ctx<SupMsg>, st: &mut State, which: std::ops::Range<usize>)
             continue; // never restarted
         }
         loop {
-            let spec = st.children[i].spec.clone();
-            match start_child(ctx, &spec) {
+            match start_child(ctx, &st.children[i].spec) {
                 Ok(c) => {
                     st.children[i].child = Some(c);
                     break;
