@@ -6,14 +6,15 @@
 //! section, and writes the whole [`Report`](report::Report) as `report.json` and as a
 //! self-contained `report.html` (inline CSS and SVG charts, no external resources).
 //!
-//! Sections (one module each): [`threads`], [`locks`], [`stm`], [`csp`], [`ccs`]. A later
-//! issue adds actors.
+//! Sections (one module each): [`threads`], [`locks`], [`stm`], [`csp`], [`actors`],
+//! [`ccs`].
 //!
 //! Measuring rules: every printed figure is measured in the run, except figures labelled as
 //! quoted (the survey's own, and peers' figures quoted in the issue). Large probes run in a
 //! fresh child process ([`child`]) so memory figures are clean; a probe that fails becomes a
 //! row or a note saying so. Times are medians of repeats; the machine is small and shared.
 
+pub mod actors;
 pub mod ccs;
 pub mod child;
 pub mod csp;
@@ -87,6 +88,7 @@ pub fn all_sections() -> Vec<Box<dyn Section>> {
         Box::new(locks::Locks),
         Box::new(stm::Stm),
         Box::new(csp::Csp),
+        Box::new(actors::Actors),
         Box::new(ccs::Ccs),
     ]
 }
