@@ -86,6 +86,11 @@ mod park {
     pub(crate) mod state;
 }
 #[cfg(loom)]
+mod actor {
+    //! Under loom: the mailbox's queue.
+    pub(crate) mod queue;
+}
+#[cfg(loom)]
 mod csp;
 #[cfg(loom)]
 mod sync;

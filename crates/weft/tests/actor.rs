@@ -30,8 +30,8 @@ fn public_types_are_send_and_sync() {
     send_sync::<Exit>();
     send_sync::<SendError<u32>>();
     fn send<T: Send>() {}
-    send::<Ctx<u32>>();
     send::<actor::Builder>();
+    // `Ctx` is neither `Send` nor `Sync`: the compile-fail doctest on `Ctx` checks it.
 }
 
 /// Per-sender FIFO: four actors each send 5 000 numbered messages to one receiver, which
@@ -79,6 +79,31 @@ fn selective_receive_keeps_the_others_in_order() {
         a.send(m).unwrap();
     }
     assert_eq!(rx.recv_timeout(LONG), Ok((4, 6, vec![1, 3, 5, 2], true)));
+}
+
+/// `queued` counts what waits in the mailbox: exactly, once the senders are done.
+#[test]
+fn queued_counts_the_waiting_messages() {
+    let (go_tx, go_rx) = weft::csp::channel::<()>();
+    let (tx, rx) = weft::csp::unbounded();
+    let a = actor::spawn(move |ctx: &mut Ctx<u32>| {
+        go_rx.recv().unwrap();
+        for _ in 0..3 {
+            let _ = ctx.recv();
+        }
+        tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+    });
+    assert_eq!(a.queued(), 0);
+    for m in 0..5 {
+        a.send(m).unwrap();
+    }
+    assert_eq!(a.queued(), 5);
+    go_tx.send(()).unwrap();
+    rx.recv_timeout(LONG).unwrap();
+    assert_eq!(a.queued(), 2);
+    go_tx.send(()).unwrap();
+    assert_eq!(wait_down(&a), ExitReason::Normal);
 }
 
 #[test]

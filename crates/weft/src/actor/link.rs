@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{ActorId, Down, Exit, ExitReason, MonitorRef};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, MutexGuard};
 
 /// What the others may do to an actor without knowing its message type.
 pub(crate) trait Signals: Send + Sync {
@@ -34,17 +34,22 @@ pub(crate) type Deliver = Box<dyn FnOnce(Down) + Send>;
 
 #[derive(Default)]
 pub(crate) struct CoreState {
+    pub(crate) name: Option<Arc<str>>,
     pub(crate) exited: Option<ExitReason>,
     pub(crate) links: Vec<Arc<dyn Signals>>,
     pub(crate) monitors: Vec<(MonitorRef, Deliver)>,
     pub(crate) pending_exit: Option<ExitReason>,
     pub(crate) names: Vec<String>,
+    /// Set by `Ctx::trap_exits` (never unset): the actor's `fn(Exit) -> M`, how an exit
+    /// signal becomes a message.
+    pub(crate) trap: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 pub(crate) struct Core {
     pub(crate) id: ActorId,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) state: Mutex<CoreState>,
+    /// Allocated on first use (a name, a link, a monitor, a registration, the exit), so
+    /// an actor nobody watches costs its lock and a null pointer until it stops.
+    pub(crate) state: LazyState,
     /// Set (after `pending_exit`, under the lock) when an exit signal is pending: every
     /// receive checks this flag, and takes the lock only when it is set.
     pub(crate) signalled: AtomicBool,
@@ -52,12 +57,52 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(name: Option<Arc<str>>) -> Self {
-        Core {
+        let core = Core {
             id: ActorId::next(),
-            name,
-            state: Mutex::new(CoreState::default()),
+            state: LazyState(Mutex::new(None)),
             signalled: AtomicBool::new(false),
+        };
+        if name.is_some() {
+            core.state.lock().name = name;
         }
+        core
+    }
+}
+
+/// A core's record behind its lock, boxed on first use.
+pub(crate) struct LazyState(Mutex<Option<Box<CoreState>>>);
+
+impl LazyState {
+    /// Locks the record, creating it if this is its first use.
+    pub(crate) fn lock(&self) -> LazyGuard<'_> {
+        let mut g = self.0.lock();
+        g.get_or_insert_with(Box::default);
+        LazyGuard(g)
+    }
+
+    /// The actor's name, without creating the record.
+    pub(crate) fn name(&self) -> Option<Arc<str>> {
+        self.0.lock().as_ref().and_then(|s| s.name.clone())
+    }
+}
+
+/// The locked record (always created: see [`LazyState::lock`]).
+pub(crate) struct LazyGuard<'a>(MutexGuard<'a, Option<Box<CoreState>>>);
+
+impl std::ops::Deref for LazyGuard<'_> {
+    type Target = CoreState;
+    fn deref(&self) -> &CoreState {
+        self.0
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("created by `lock`"))
+    }
+}
+
+impl std::ops::DerefMut for LazyGuard<'_> {
+    fn deref_mut(&mut self) -> &mut CoreState {
+        self.0
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("created by `lock`"))
     }
 }
 

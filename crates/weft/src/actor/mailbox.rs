@@ -1,25 +1,30 @@
 //! The mailbox: a lock-free multi-producer queue with one owner that parks when it is
 //! empty, and a close that loses no message.
 //!
-//! Messages go through a [`SegQueue`] (crossbeam's segmented lock-free queue: one
-//! allocation per 31 messages, FIFO for each producer). One *state word* coordinates the
-//! owner's sleep, the senders and the close:
+//! Messages go through a [`Queue`] (`queue.rs`: many producers, one consumer, FIFO for
+//! each producer, one allocation per message). One *state word* coordinates the owner's
+//! sleep, the senders and the close:
 //!
 //! | bits | meaning |
 //! |---|---|
-//! | `CLOSED` | the actor has stopped: sends fail and hand their message back |
-//! | `SLEEPING` | the owner found the queue empty and parks (or is about to) |
-//! | `>> 2` | senders between their check of `CLOSED` and the end of their push |
+//! | `CLOSED` (bit 0) | the actor has stopped: sends fail and hand their message back |
+//! | `SLEEPING` (bit 1) | the owner found the queue empty and parks (or is about to) |
+//! | bits 2-31 | senders between their check of `CLOSED` and the end of their push |
+//! | bits 32-63 | messages pushed, wrapping (with the owner's count of those it took, the racy [`len`](Mailbox::len)) |
 //!
 //! **Send.** Add one sender (`fetch_add`); if `CLOSED` was set, take it back and fail.
-//! Else push, then remove the sender (`fetch_sub`); if that saw `SLEEPING`, clear it
-//! (`fetch_and`) and, if this sender is the one that cleared it, unpark the owner.
+//! Else push, then remove the sender and count the message, in one `fetch_add`; if that
+//! saw `SLEEPING`, clear it (`fetch_and`) and, if this sender is the one that cleared it,
+//! unpark the owner.
 //!
-//! **Receive.** Pop; when empty, set `SLEEPING` (`fetch_or`), pop once more, then park
-//! until `SLEEPING` is cleared. No wake-up is lost: the owner's `fetch_or` and a sender's
-//! `fetch_sub` are read-modify-writes of one word, so one comes first. If the sender's
-//! came first, its push happens before the owner's second pop, which finds it; if the
-//! owner's came first, the sender sees `SLEEPING` and wakes it.
+//! **Receive** (the owner only: the queue has one consumer). Pop; when empty, set
+//! `SLEEPING` (`fetch_or`), look once more, then park until `SLEEPING` is cleared. No
+//! wake-up is lost: the owner's `fetch_or` and a sender's closing `fetch_add` are
+//! read-modify-writes of one word, so one comes first. If the sender's came first, its
+//! push (linked before it) is seen by the owner's second look; if the owner's came first,
+//! the sender sees `SLEEPING` and wakes it. A push still being linked when the owner looks
+//! is invisible to it (`queue.rs`, invariant 2), but its sender is then still in flight,
+//! so its closing `fetch_add` comes after the owner's `fetch_or` and wakes it.
 //!
 //! **Close.** Set `CLOSED`, wait for the senders in flight to finish (each is a few
 //! instructions away from done), then drain the queue. Every message a send reported as
@@ -28,25 +33,34 @@
 //! The drained messages are returned to the closer, which drops them (counted by the
 //! lab and the tests: sent = received + dropped at exit, exactly).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crossbeam_queue::SegQueue;
-
+use super::queue::Queue;
 use crate::park::WaitReason;
 use crate::thread::Thread;
 
-const CLOSED: usize = 1;
-const SLEEPING: usize = 2;
-const SENDER: usize = 4;
+const CLOSED: u64 = 1;
+const SLEEPING: u64 = 2;
+const SENDER: u64 = 4;
+/// The senders-in-flight field.
+const SENDERS: u64 = 0xFFFF_FFFC;
+/// One message pushed (the high half counts them).
+const PUSHED: u64 = 1 << 32;
 
 pub(crate) static RECEIVE: WaitReason = WaitReason::new("actor receive");
 
 /// See the module docs.
+///
+/// The receiving operations (`pop`, `sleep`, `close`) are `unsafe`: the queue has one
+/// consumer, and the caller promises to be it (the actor's own thread, through its
+/// `Ctx`, which is neither `Send` nor `Sync`, and then its exit path).
 pub(crate) struct Mailbox<M> {
-    queue: SegQueue<M>,
-    state: AtomicUsize,
+    queue: Queue<M>,
+    state: AtomicU64,
+    /// Messages the owner took, wrapping (written by the owner only).
+    taken: AtomicU32,
     /// The thread that receives; set when it starts, before it can ever sleep.
     owner: OnceLock<Thread>,
 }
@@ -54,8 +68,9 @@ pub(crate) struct Mailbox<M> {
 impl<M> Mailbox<M> {
     pub(crate) fn new() -> Self {
         Mailbox {
-            queue: SegQueue::new(),
-            state: AtomicUsize::new(0),
+            queue: Queue::new(),
+            state: AtomicU64::new(0),
+            taken: AtomicU32::new(0),
             owner: OnceLock::new(),
         }
     }
@@ -73,7 +88,8 @@ impl<M> Mailbox<M> {
             return Err(m);
         }
         self.queue.push(m);
-        if self.state.fetch_sub(SENDER, Ordering::AcqRel) & SLEEPING != 0 {
+        let counted = PUSHED.wrapping_sub(SENDER);
+        if self.state.fetch_add(counted, Ordering::AcqRel) & SLEEPING != 0 {
             self.wake();
         }
         Ok(())
@@ -90,16 +106,30 @@ impl<M> Mailbox<M> {
     }
 
     /// The owner's non-blocking pop.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the mailbox's one consumer (see the type's docs): no two of `pop`,
+    /// `sleep` and `close` ever run at once.
     #[inline]
-    pub(crate) fn pop(&self) -> Option<M> {
-        self.queue.pop()
+    pub(crate) unsafe fn pop(&self) -> Option<M> {
+        // SAFETY: the caller is the one consumer.
+        let m = unsafe { self.queue.pop() }?;
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(taken.wrapping_add(1), Ordering::Relaxed);
+        Some(m)
     }
 
     /// The owner waits until a message may be there, `wake` is called, or `deadline`
     /// passes (`false`). Returns `true` when it should look again.
-    pub(crate) fn sleep(&self, deadline: Option<Instant>) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn sleep(&self, deadline: Option<Instant>) -> bool {
         self.state.fetch_or(SLEEPING, Ordering::AcqRel);
-        if !self.queue.is_empty() {
+        // SAFETY: the caller is the one consumer.
+        if unsafe { self.queue.has_linked() } {
             self.state.fetch_and(!SLEEPING, Ordering::AcqRel);
             return true;
         }
@@ -120,23 +150,31 @@ impl<M> Mailbox<M> {
     }
 
     /// Closes the mailbox and returns what was left in it (see the module docs).
-    pub(crate) fn close(&self) -> Vec<M> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn close(&self) -> Vec<M> {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        while self.state.load(Ordering::Acquire) >> 2 != 0 {
+        while self.state.load(Ordering::Acquire) & SENDERS != 0 {
             // A sender between its check and its push: it finishes in a few steps
             // unless its kernel thread was descheduled; let it run.
             crate::yield_now();
         }
         let mut left = Vec::new();
-        while let Some(m) = self.queue.pop() {
+        // SAFETY: the caller is the one consumer.
+        while let Some(m) = unsafe { self.pop() } {
             left.push(m);
         }
         left
     }
 
-    /// Messages queued now (racy: for diagnostics).
+    /// Messages queued now (racy, for diagnostics: a send is counted when its push has
+    /// returned, so a message taken just before its sender counted it reads as none).
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        let pushed = (self.state.load(Ordering::Acquire) >> 32) as u32;
+        let queued = pushed.wrapping_sub(self.taken.load(Ordering::Relaxed)) as i32;
+        queued.max(0) as usize
     }
 }
 
@@ -169,14 +207,18 @@ mod tests {
                 .collect();
             let mut got = 0;
             for _ in 0..20 {
-                if mb.pop().is_some() {
+                // SAFETY: this thread is the only consumer.
+                if unsafe { mb.pop() }.is_some() {
                     got += 1;
                 }
             }
-            let left = mb.close().len();
+            // SAFETY: as above.
+            let left = unsafe { mb.close() }.len();
             let back: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
             assert_eq!(got + left + back, 150);
-            assert!(mb.pop().is_none());
+            assert_eq!(mb.len(), 0);
+            // SAFETY: as above.
+            assert!(unsafe { mb.pop() }.is_none());
         }
     }
 }

@@ -64,12 +64,14 @@
 
 mod link;
 mod mailbox;
+mod queue;
 mod registry;
 mod supervisor;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -252,8 +254,6 @@ type TrapFn<M> = fn(Exit) -> M;
 struct Shared<M> {
     mailbox: Mailbox<M>,
     core: Core,
-    /// Set by [`Ctx::trap_exits`] (never unset): how an exit signal becomes a message.
-    trap: std::sync::OnceLock<TrapFn<M>>,
 }
 
 impl<M: Send + 'static> Signals for Shared<M> {
@@ -262,7 +262,14 @@ impl<M: Send + 'static> Signals for Shared<M> {
     }
 
     fn exit_signal(&self, from: ActorId, reason: &ExitReason) {
-        if let Some(conv) = self.trap.get() {
+        let trap = self
+            .core
+            .state
+            .lock()
+            .trap
+            .as_ref()
+            .and_then(|t| t.downcast_ref::<TrapFn<M>>().copied());
+        if let Some(conv) = trap {
             let _ = self.mailbox.push(conv(link::as_message(from, reason)));
             return;
         }
@@ -314,7 +321,7 @@ impl<M> fmt::Debug for Addr<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Addr")
             .field("id", &self.shared.core.id)
-            .field("name", &self.shared.core.name)
+            .field("name", &self.shared.core.state.name())
             .finish()
     }
 }
@@ -378,11 +385,20 @@ impl<M: Send + 'static> Addr<M> {
 }
 
 /// An actor's view of itself, handed to its closure: its mailbox, its links and monitors.
+///
+/// A `Ctx` stays on its actor's thread: it is neither `Send` nor `Sync` (the mailbox has
+/// one consumer, the actor), so it cannot be handed to another thread, even borrowed:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// let _ = weft::actor::spawn(|ctx: &mut weft::actor::Ctx<u32>| needs_send(ctx));
+/// ```
 pub struct Ctx<M> {
     me: Addr<M>,
     /// Messages a selective receive skipped, oldest first: always older than anything
     /// still in the mailbox.
     saved: VecDeque<M>,
+    _on_its_thread: PhantomData<*const ()>,
 }
 
 impl<M> fmt::Debug for Ctx<M> {
@@ -429,12 +445,16 @@ impl<M: Send + 'static> Ctx<M> {
         crate::runtime::coop::spend();
         loop {
             self.check_signals();
-            if let Some(m) = self.me.shared.mailbox.pop() {
+            // SAFETY: a `Ctx` is made once per actor, on its thread, and is neither `Send`
+            // nor `Sync`, so this is the mailbox's one consumer.
+            if let Some(m) = unsafe { self.me.shared.mailbox.pop() } {
                 return Ok(m);
             }
-            if !self.me.shared.mailbox.sleep(deadline) {
+            // SAFETY: as above.
+            if !unsafe { self.me.shared.mailbox.sleep(deadline) } {
                 self.check_signals();
-                return self.me.shared.mailbox.pop().ok_or(Timeout);
+                // SAFETY: as above.
+                return unsafe { self.me.shared.mailbox.pop() }.ok_or(Timeout);
             }
         }
     }
@@ -520,7 +540,11 @@ impl<M: Send + 'static> Ctx<M> {
     where
         M: From<Exit>,
     {
-        let _ = self.me.shared.trap.set(<M as From<Exit>>::from);
+        let mut st = self.me.shared.core.state.lock();
+        if st.trap.is_none() {
+            let conv: TrapFn<M> = <M as From<Exit>>::from;
+            st.trap = Some(Box::new(conv));
+        }
     }
 
     /// Links this actor with `other` (both ways).
@@ -633,7 +657,6 @@ impl Builder {
             shared: Arc::new(Shared {
                 mailbox: Mailbox::new(),
                 core: Core::new(name),
-                trap: std::sync::OnceLock::new(),
             }),
         };
         if let Some(to) = &self.link {
@@ -641,14 +664,18 @@ impl Builder {
         }
         let theirs = addr.clone();
         let body = move || run(theirs, f);
-        let thread_name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("actor-{}", addr.id().0));
+        // An unnamed actor's thread is unnamed too (a name is an allocation per actor).
         if self.kernel {
-            let _detached = std::thread::Builder::new().name(thread_name).spawn(body)?;
+            let mut b = std::thread::Builder::new();
+            if let Some(n) = &self.name {
+                b = b.name(n.clone());
+            }
+            let _detached = b.spawn(body)?;
         } else {
-            let mut b = crate::Builder::new().name(thread_name);
+            let mut b = crate::Builder::new();
+            if let Some(n) = &self.name {
+                b = b.name(n.clone());
+            }
             if let Some(s) = self.stack_size {
                 b = b.stack_size(s);
             }
@@ -678,6 +705,7 @@ fn run<M: Send + 'static, F: FnOnce(&mut Ctx<M>)>(me: Addr<M>, f: F) {
     let mut ctx = Ctx {
         me,
         saved: VecDeque::new(),
+        _on_its_thread: PhantomData,
     };
     let r = catch_unwind(AssertUnwindSafe(|| f(&mut ctx)));
     let reason = match r {
@@ -687,11 +715,12 @@ fn run<M: Send + 'static, F: FnOnce(&mut Ctx<M>)>(me: Addr<M>, f: F) {
             Err(p) => ExitReason::Panic(panic_message(&*p).into()),
         },
     };
-    let Ctx { me, saved } = ctx;
+    let Ctx { me, saved, .. } = ctx;
     // Messages never received are dropped before anyone hears of the exit: a `Down`
     // means the mailbox is closed and emptied.
     drop(saved);
-    drop(me.shared.mailbox.close());
+    // SAFETY: this is the actor's thread and its `Ctx` is gone: the one consumer.
+    drop(unsafe { me.shared.mailbox.close() });
     link::stopped(&*me.shared, &reason);
 }
 

@@ -278,6 +278,9 @@ mod weft_peer {
         })
     }
 
+    /// A ring member's closure.
+    type Body = Box<dyn FnOnce(&mut Ctx<u64>) + Send>;
+
     /// Builds the ring; returns the member the driver sends to, and where the member that
     /// receives 0 reports.
     fn ring(actors: usize) -> Result<(Addr<u64>, csp::Receiver<()>), String> {
@@ -285,7 +288,7 @@ mod weft_peer {
         // The first member learns its successor, the last one spawned, by a message.
         let (close_tx, close_rx) = csp::bounded::<Addr<u64>>(1);
         let d = done_tx.clone();
-        let spawn = |f: Box<dyn FnOnce(&mut Ctx<u64>) + Send>| {
+        let spawn = |f: Body| {
             actor::Builder::new()
                 .spawn(f)
                 .map_err(|e| format!("spawning an actor: {e}"))
@@ -1274,7 +1277,7 @@ const SETTLE: Duration = Duration::from_secs(120);
 pub fn run_memory(spec: &MemSpec) -> Result<MemOutcome, String> {
     let c = Counters::default();
     let budget = Duration::from_millis(spec.budget_ms);
-    let over = |i: usize, start: Instant| i % 1024 == 1023 && start.elapsed() > budget;
+    let over = move |i: usize, start: Instant| i % 1024 == 1023 && start.elapsed() > budget;
     let stopped_at = |n: usize| {
         Some(format!(
             "stopped at {n} actors: the spawn took longer than the {} s budget",
@@ -1294,23 +1297,30 @@ pub fn run_memory(spec: &MemSpec) -> Result<MemOutcome, String> {
                 .map_err(|_| "the warm-up green thread panicked")?;
             let baseline = snapshot()?;
             let start = Instant::now();
-            let mut addrs = Vec::with_capacity(spec.count);
-            let mut stopped = None;
-            for i in 0..spec.count {
-                let (s, d) = (c.started.clone(), c.stopped.clone());
-                let a = actor::Builder::new()
-                    .spawn(move |ctx: &mut Ctx<()>| {
-                        s.fetch_add(1, Ordering::Release);
-                        ctx.recv();
-                        d.fetch_add(1, Ordering::Release);
-                    })
-                    .map_err(|e| format!("spawning actor {i}: {e}"))?;
-                addrs.push(a);
-                if over(i, start) {
-                    stopped = stopped_at(addrs.len());
-                    break;
+            // Spawned from a green thread, as the parked threads of the baseline are.
+            let (count, started, finished) = (spec.count, c.started.clone(), c.stopped.clone());
+            let (addrs, stopped) = weft::spawn(move || {
+                let mut addrs = Vec::with_capacity(count);
+                for i in 0..count {
+                    let (s, d) = (started.clone(), finished.clone());
+                    let a = actor::Builder::new()
+                        .spawn(move |ctx: &mut Ctx<()>| {
+                            s.fetch_add(1, Ordering::Release);
+                            ctx.recv();
+                            d.fetch_add(1, Ordering::Release);
+                        })
+                        .map_err(|e| format!("spawning actor {i}: {e}"))?;
+                    addrs.push(a);
+                    if over(i, start) {
+                        let n = addrs.len();
+                        return Ok((addrs, Some(n)));
+                    }
                 }
-            }
+                Ok::<_, String>((addrs, None))
+            })
+            .join()
+            .map_err(|_| "the spawning green thread panicked".to_owned())??;
+            let stopped = stopped.and_then(stopped_at);
             let idle = addrs.len();
             settle(&c.started, idle)?;
             let spawn_seconds = start.elapsed().as_secs_f64();
