@@ -435,3 +435,51 @@ fn csp_section_reports_every_channel_with_positive_figures() {
         .iter()
         .all(|r| r[w].as_f64().is_some_and(|v| v > 0.0)));
 }
+
+#[test]
+fn actors_section_reports_every_library_with_positive_figures() {
+    let s = run_section("actors");
+    for id in ["ring", "tell", "call"] {
+        let t = table(&s, id);
+        for lib in ["weft::actor", "actix", "ractor", "kameo"] {
+            assert!(positive(t, lib, "one") > 0.0);
+        }
+        // actix's actors share one thread: no two-thread figure.
+        let two = column(t, "two");
+        let actix = rows(t).iter().find(|r| r[0] == "actix").expect("an actix row");
+        assert!(actix[two].is_null(), "{actix}");
+        assert!(positive(t, "weft::actor", "two") > 0.0);
+    }
+    let idle = table(&s, "idle_actors");
+    for lib in ["weft::actor", "actix", "ractor", "kameo"] {
+        // The test profile spawns 2 000 of each, all idle at once.
+        assert_eq!(positive(idle, lib, "idle"), 2000.0);
+        assert!(positive(idle, lib, "bytes") > 0.0);
+    }
+    assert_eq!(positive(idle, "weft green thread, parked (baseline)", "idle"), 2000.0);
+}
+
+/// Probes of the actors section that cannot run say why, as an error document.
+#[test]
+fn impossible_actor_probes_are_errors_not_panics() {
+    for (spec, says) in [
+        (
+            r#"{"probe":"timed","peer":"actix","load":"tell","workers":"two","target_ms":1,"repeats":1}"#,
+            "actix",
+        ),
+        (
+            r#"{"probe":"timed","peer":"weft","load":{"ring":{"actors":1}},"workers":"one","target_ms":1,"repeats":1}"#,
+            "at least 2",
+        ),
+        (
+            r#"{"probe":"pair","peers":["weft","weft"],"load":"tell","workers":"one","target_ms":1,"rounds":1}"#,
+            "two different",
+        ),
+    ] {
+        let out = weft(&["probe", "actors", spec]);
+        assert_eq!(out.status.code(), Some(1), "{spec}");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+        let msg = doc["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{spec}: {doc}");
+    }
+}
