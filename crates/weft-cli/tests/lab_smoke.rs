@@ -446,7 +446,10 @@ fn actors_section_reports_every_library_with_positive_figures() {
         }
         // actix's actors share one thread: no two-thread figure.
         let two = column(t, "two");
-        let actix = rows(t).iter().find(|r| r[0] == "actix").expect("an actix row");
+        let actix = rows(t)
+            .iter()
+            .find(|r| r[0] == "actix")
+            .expect("an actix row");
         assert!(actix[two].is_null(), "{actix}");
         assert!(positive(t, "weft::actor", "two") > 0.0);
     }
@@ -456,7 +459,10 @@ fn actors_section_reports_every_library_with_positive_figures() {
         assert_eq!(positive(idle, lib, "idle"), 2000.0);
         assert!(positive(idle, lib, "bytes") > 0.0);
     }
-    assert_eq!(positive(idle, "weft green thread, parked (baseline)", "idle"), 2000.0);
+    assert_eq!(
+        positive(idle, "weft green thread, parked (baseline)", "idle"),
+        2000.0
+    );
 }
 
 /// Probes of the actors section that cannot run say why, as an error document.

@@ -73,7 +73,8 @@
 
 #![warn(missing_docs)]
 // Under `--cfg loom` only the lock-free state machines are built (the park word, the
-// parking lot, `sync::Mutex`, `sync::Semaphore`, `sync::RwLock`), with loom's atomics and the stand-ins
+// parking lot, `sync::Mutex`, `sync::Semaphore`, `sync::RwLock`, the CSP channels, the actor
+// mailbox and its queue), with loom's atomics and the stand-ins
 // of `loom.rs`, for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
@@ -87,7 +88,8 @@ mod park {
 }
 #[cfg(loom)]
 mod actor {
-    //! Under loom: the mailbox's queue.
+    //! Under loom: the mailbox and its queue.
+    pub(crate) mod mailbox;
     pub(crate) mod queue;
 }
 #[cfg(loom)]

@@ -33,12 +33,14 @@
 //! The drained messages are returned to the closer, which drops them (counted by the
 //! lab and the tests: sent = received + dropped at exit, exactly).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use super::queue::Queue;
+#[cfg(loom)]
+use crate::loom::Thread;
+use crate::loom::{AtomicU32, AtomicU64, Instant, Ordering};
 use crate::park::WaitReason;
+#[cfg(not(loom))]
 use crate::thread::Thread;
 
 const CLOSED: u64 = 1;
@@ -137,7 +139,7 @@ impl<M> Mailbox<M> {
             if self.state.load(Ordering::Acquire) & SLEEPING == 0 {
                 return true;
             }
-            if crate::park::park_on(&RECEIVE, deadline).timed_out() {
+            if park_timed_out(deadline) {
                 self.state.fetch_and(!SLEEPING, Ordering::AcqRel);
                 return false;
             }
@@ -159,7 +161,7 @@ impl<M> Mailbox<M> {
         while self.state.load(Ordering::Acquire) & SENDERS != 0 {
             // A sender between its check and its push: it finishes in a few steps
             // unless its kernel thread was descheduled; let it run.
-            crate::yield_now();
+            let_others_run();
         }
         let mut left = Vec::new();
         // SAFETY: the caller is the one consumer.
@@ -178,7 +180,86 @@ impl<M> Mailbox<M> {
     }
 }
 
-#[cfg(test)]
+/// Parks the owner for a receive; `true` when the deadline passed.
+#[cfg(not(loom))]
+#[inline]
+fn park_timed_out(deadline: Option<Instant>) -> bool {
+    crate::park::park_on(&RECEIVE, deadline).timed_out()
+}
+
+/// Parks the owner for a receive; `true` when the deadline passed (the loom stand-in
+/// returns that bool).
+#[cfg(loom)]
+fn park_timed_out(deadline: Option<Instant>) -> bool {
+    crate::park::park_on(&RECEIVE, deadline)
+}
+
+/// Lets a sender in flight finish (a yield of the green or kernel thread; loom's yield
+/// under the model).
+fn let_others_run() {
+    #[cfg(not(loom))]
+    crate::yield_now();
+    #[cfg(loom)]
+    crate::loom::spin_hint();
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// Two senders and the owner, which sleeps whenever it finds nothing: it receives
+    /// both messages, in every interleaving (a lost wake-up would leave it parked for
+    /// ever, which loom reports as a deadlock).
+    #[test]
+    fn no_wake_up_is_lost() {
+        crate::loom::model::check(3, || {
+            let mb = Arc::new(Mailbox::<u32>::new());
+            mb.set_owner(crate::loom::current());
+            let senders: Vec<_> = [1u32, 2]
+                .into_iter()
+                .map(|v| {
+                    let mb = mb.clone();
+                    loom::thread::spawn(move || assert!(mb.push(v).is_ok()))
+                })
+                .collect();
+            let mut got = 0;
+            while got < 2 {
+                // SAFETY: this thread is the only consumer.
+                match unsafe { mb.pop() } {
+                    Some(_) => got += 1,
+                    // SAFETY: as above.
+                    None => while !unsafe { mb.sleep(None) } {},
+                }
+            }
+            for s in senders {
+                s.join().unwrap();
+            }
+        });
+    }
+
+    /// A sender racing the close: its message is received, dropped by the close, or
+    /// handed back, exactly once.
+    #[test]
+    fn a_send_racing_the_close_is_counted_once() {
+        crate::loom::model::check(3, || {
+            let mb = Arc::new(Mailbox::<u32>::new());
+            mb.set_owner(crate::loom::current());
+            let sender = {
+                let mb = mb.clone();
+                loom::thread::spawn(move || mb.push(7).is_err())
+            };
+            // SAFETY: this thread is the only consumer.
+            let got = usize::from(unsafe { mb.pop() }.is_some());
+            // SAFETY: as above.
+            let left = unsafe { mb.close() }.len();
+            let back = usize::from(sender.join().unwrap());
+            assert_eq!(got + left + back, 1);
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
