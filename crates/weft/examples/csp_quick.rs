@@ -1,7 +1,7 @@
 //! Quick one-shot measurements of weft::csp's hot paths (the lab has the full set, next
 //! to the peers; these are a sanity check, not a benchmark).
 //!
-//! `cargo run --release -p weft --example csp_quick [N]`
+//! `cargo run --release -p weft --example csp_quick [N] [pingpong]`
 use std::time::Instant;
 
 use weft::csp::{bounded, channel, select};
@@ -97,6 +97,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let one = weft::Runtime::builder().workers(1).build().unwrap();
+    if std::env::args().nth(2).as_deref() == Some("pingpong") {
+        // The ping-pong alone (for instruction counts under callgrind).
+        println!(
+            "ping-pong round trip, one worker:  {:.1} ns",
+            ping_pong(&one, n)
+        );
+        return;
+    }
     let two = weft::Runtime::builder().workers(2).build().unwrap();
     println!(
         "uncontended bounded(64) send+recv: {:.1} ns",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use weft::actor::{
     self, Addr, CallError, ChildSpec, Ctx, Down, Exit, ExitReason, RegisterError, ReplyTo,
-    SendError, Strategy, Supervisor,
+    SendError, SendTimeoutError, Strategy, Supervisor, TrySendError,
 };
 
 const LONG: Duration = Duration::from_secs(10);
@@ -29,6 +29,8 @@ fn public_types_are_send_and_sync() {
     send_sync::<Down>();
     send_sync::<Exit>();
     send_sync::<SendError<u32>>();
+    send_sync::<TrySendError<u32>>();
+    send_sync::<SendTimeoutError<u32>>();
     fn send<T: Send>() {}
     send::<actor::Builder>();
     // `Ctx` is neither `Send` nor `Sync`: the compile-fail doctest on `Ctx` checks it.
@@ -668,4 +670,187 @@ fn shutdown_stops_children_in_reverse_order() {
         ]
     );
     assert!(s.shutdown(LONG).is_err(), "already stopped");
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounded mailboxes.
+
+/// An actor that waits for a go-ahead before it takes anything, then takes `n` messages
+/// and reports them.
+fn gated(
+    capacity: usize,
+    n: usize,
+) -> (
+    Addr<u32>,
+    weft::csp::Sender<()>,
+    weft::csp::Receiver<Vec<u32>>,
+) {
+    let (go_tx, go_rx) = weft::csp::channel::<()>();
+    let (tx, rx) = weft::csp::unbounded();
+    let a = actor::Builder::new()
+        .capacity(capacity)
+        .spawn(move |ctx: &mut Ctx<u32>| {
+            if go_rx.recv().is_err() {
+                return;
+            }
+            let got: Vec<u32> = (0..n).map(|_| ctx.recv()).collect();
+            tx.send(got).unwrap();
+            let _ = go_rx.recv();
+        })
+        .unwrap();
+    (a, go_tx, rx)
+}
+
+#[test]
+fn a_full_mailbox_refuses_try_send_and_times_out_send_timeout() {
+    let (a, go, got) = gated(2, 2);
+    assert_eq!(a.capacity(), Some(2));
+    assert_eq!(a.try_send(1), Ok(()));
+    assert_eq!(a.send_timeout(2, Duration::from_millis(5)), Ok(()));
+    assert_eq!(a.try_send(3), Err(TrySendError::Full(3)));
+    assert_eq!(
+        a.send_timeout(4, Duration::from_millis(20)),
+        Err(SendTimeoutError::Timeout(4))
+    );
+    assert_eq!(a.queued(), 2);
+    go.send(()).unwrap();
+    assert_eq!(got.recv_timeout(LONG), Ok(vec![1, 2]));
+    // Both places are free again, and no more than both.
+    assert_eq!(a.try_send(5), Ok(()));
+    assert_eq!(a.try_send(6), Ok(()));
+    assert_eq!(a.try_send(7), Err(TrySendError::Full(7)));
+    drop(go);
+    assert_eq!(wait_down(&a), ExitReason::Normal);
+    assert_eq!(a.try_send(8), Err(TrySendError::Stopped(8)));
+    assert_eq!(
+        a.send_timeout(9, Duration::MAX),
+        Err(SendTimeoutError::Stopped(9))
+    );
+    let unbounded = actor::spawn(|ctx: &mut Ctx<u32>| {
+        let _ = ctx.recv();
+    });
+    assert_eq!(unbounded.capacity(), None);
+}
+
+/// Back-pressure: a fast sender never has more than the capacity queued, and every
+/// message arrives, in order.
+#[test]
+fn a_bounded_mailbox_holds_a_fast_sender_back() {
+    const N: u32 = 2_000;
+    const CAP: usize = 4;
+    let (tx, rx) = weft::csp::bounded(1);
+    let a = actor::Builder::new()
+        .capacity(CAP)
+        .spawn(move |ctx: &mut Ctx<u32>| {
+            for i in 0..N {
+                assert_eq!(ctx.recv(), i);
+                if i % 64 == 0 {
+                    weft::sleep(Duration::from_micros(50));
+                }
+            }
+            tx.send(()).unwrap();
+        })
+        .unwrap();
+    let mut most = 0;
+    for i in 0..N {
+        a.send(i).unwrap();
+        most = most.max(a.queued());
+    }
+    assert_eq!(rx.recv_timeout(LONG), Ok(()));
+    assert!(most <= CAP, "{most} queued in a mailbox of {CAP}");
+    assert!(most >= 1);
+}
+
+/// Senders waiting for room get their messages back when the actor stops: none hangs,
+/// none is lost.
+#[test]
+fn senders_waiting_for_room_get_their_messages_back_at_exit() {
+    let (a, go, _got) = gated(1, 0);
+    a.send(0).unwrap();
+    let waiting: Vec<_> = (1..=3u32)
+        .map(|i| {
+            let a = a.clone();
+            weft::spawn(move || a.send(i))
+        })
+        .collect();
+    // Let them block on the full mailbox (a sender that comes later finds the actor
+    // stopped: the same outcome), then stop the actor without receiving.
+    std::thread::sleep(Duration::from_millis(20));
+    drop(go);
+    assert_eq!(wait_down(&a), ExitReason::Normal);
+    let mut back: Vec<u32> = waiting
+        .into_iter()
+        .map(|w| w.join().unwrap().unwrap_err().0)
+        .collect();
+    back.sort_unstable();
+    assert_eq!(back, [1, 2, 3]);
+}
+
+#[test]
+fn a_mailbox_capacity_out_of_range_is_an_error() {
+    for n in [0, u32::MAX as usize + 1] {
+        let e = actor::Builder::new()
+            .capacity(n)
+            .spawn(|_: &mut Ctx<u32>| {})
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{n}");
+        assert!(e.to_string().contains("capacity"), "{e}");
+    }
+}
+
+/// An exit signal trapped into a full bounded mailbox is queued at once (the dying actor
+/// does not wait), and the room it borrowed is not handed out twice.
+#[test]
+fn trapped_exits_never_wait_for_room() {
+    enum M {
+        Exit(Exit),
+        N(u32),
+    }
+    impl From<Exit> for M {
+        fn from(e: Exit) -> Self {
+            M::Exit(e)
+        }
+    }
+    let (go_tx, go_rx) = weft::csp::channel::<()>();
+    let (tx, rx) = weft::csp::unbounded();
+    let trapper = actor::Builder::new()
+        .capacity(1)
+        .spawn(move |ctx: &mut Ctx<M>| {
+            ctx.trap_exits();
+            go_rx.recv().unwrap();
+            for _ in 0..2 {
+                tx.send(match ctx.recv() {
+                    M::Exit(e) => format!("exit from {}", e.from.as_u64()),
+                    M::N(n) => format!("n {n}"),
+                })
+                .unwrap();
+            }
+            go_rx.recv().unwrap();
+            go_rx.recv().unwrap();
+        })
+        .unwrap();
+    assert!(trapper.try_send(M::N(1)).is_ok());
+    let t = trapper.clone();
+    let crasher = actor::spawn(move |ctx: &mut Ctx<u8>| {
+        ctx.link(&t);
+        panic!("boom");
+    });
+    // The crasher stops although the trapper's mailbox is full.
+    assert!(matches!(wait_down(&crasher), ExitReason::Panic(_)));
+    assert_eq!(trapper.queued(), 2);
+    go_tx.send(()).unwrap();
+    assert_eq!(rx.recv_timeout(LONG), Ok("n 1".to_string()));
+    assert_eq!(
+        rx.recv_timeout(LONG),
+        Ok(format!("exit from {}", crasher.id().as_u64()))
+    );
+    go_tx.send(()).unwrap();
+    // Both messages are gone; the mailbox has exactly its one place again.
+    assert!(trapper.try_send(M::N(2)).is_ok());
+    assert!(matches!(
+        trapper.try_send(M::N(3)),
+        Err(TrySendError::Full(_))
+    ));
+    go_tx.send(()).unwrap();
+    assert_eq!(wait_down(&trapper), ExitReason::Normal);
 }

@@ -16,7 +16,6 @@
 //!   reason: the signal is recorded as pending and the actor woken; it stops at its next
 //!   receive (green threads are not interrupted in the middle of their code).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{ActorId, Down, Exit, ExitReason, MonitorRef};
@@ -50,9 +49,6 @@ pub(crate) struct Core {
     /// Allocated on first use (a name, a link, a monitor, a registration, the exit), so
     /// an actor nobody watches costs its lock and a null pointer until it stops.
     pub(crate) state: LazyState,
-    /// Set (after `pending_exit`, under the lock) when an exit signal is pending: every
-    /// receive checks this flag, and takes the lock only when it is set.
-    pub(crate) signalled: AtomicBool,
 }
 
 impl Core {
@@ -60,7 +56,6 @@ impl Core {
         let core = Core {
             id: ActorId::next(),
             state: LazyState(Mutex::new(None)),
-            signalled: AtomicBool::new(false),
         };
         if name.is_some() {
             core.state.lock().name = name;

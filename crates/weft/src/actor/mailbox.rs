@@ -26,6 +26,15 @@
 //! is invisible to it (`queue.rs`, invariant 2), but its sender is then still in flight,
 //! so its closing `fetch_add` comes after the owner's `fetch_or` and wakes it.
 //!
+//! **Bounded mailboxes** (a capacity given at spawn) add a [`Semaphore`] of that many
+//! permits. A send takes a permit *before* it counts itself in flight (so a close never
+//! waits on a sender that waits for room), and keeps it in the queue with its message; each
+//! pop returns one. Exit signals that become messages must never wait, so they take a
+//! permit only if one is free and otherwise push without one and count it in `owed`; a pop
+//! then pays that debt first instead of returning a permit. So, at all times, free permits
+//! plus messages holding one equal the capacity. The close also closes the semaphore:
+//! senders waiting for room fail and get their message back.
+//!
 //! **Close.** Set `CLOSED`, wait for the senders in flight to finish (each is a few
 //! instructions away from done), then drain the queue. Every message a send reported as
 //! sent was pushed before the close finished waiting, so it was either received or is
@@ -38,8 +47,9 @@ use std::sync::OnceLock;
 use super::queue::Queue;
 #[cfg(loom)]
 use crate::loom::Thread;
-use crate::loom::{AtomicU32, AtomicU64, Instant, Ordering};
+use crate::loom::{AtomicBool, AtomicU32, AtomicU64, Instant, Ordering};
 use crate::park::WaitReason;
+use crate::sync::Semaphore;
 #[cfg(not(loom))]
 use crate::thread::Thread;
 
@@ -63,18 +73,90 @@ pub(crate) struct Mailbox<M> {
     state: AtomicU64,
     /// Messages the owner took, wrapping (written by the owner only).
     taken: AtomicU32,
+    /// 0: unbounded; else the capacity, and `room` holds the free places.
+    capacity: u32,
+    /// Messages queued without a permit (exit signals when there was no room).
+    owed: AtomicU32,
+    /// Set (after `pending_exit`, under the core's lock) when an exit signal is pending:
+    /// every receive checks this flag, and takes the lock only when it is set.
+    pub(crate) signalled: AtomicBool,
+    room: Semaphore,
     /// The thread that receives; set when it starts, before it can ever sleep.
     owner: OnceLock<Thread>,
 }
 
+/// Why a bounded mailbox had no room.
+pub(crate) enum Refused<M> {
+    /// The mailbox is closed.
+    Closed(M),
+    /// No room now (a `try_` send), or not before the deadline.
+    Full(M),
+}
+
 impl<M> Mailbox<M> {
-    pub(crate) fn new() -> Self {
+    /// A mailbox; `capacity` 0 is unbounded (callers check the bound: at most
+    /// [`Mailbox::MAX_CAPACITY`]).
+    pub(crate) fn new(capacity: u32) -> Self {
         Mailbox {
             queue: Queue::new(),
             state: AtomicU64::new(0),
             taken: AtomicU32::new(0),
+            capacity,
+            owed: AtomicU32::new(0),
+            signalled: AtomicBool::new(false),
+            room: Semaphore::new(capacity as usize),
             owner: OnceLock::new(),
         }
+    }
+
+    /// The capacity; `None`: unbounded.
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        (self.capacity != 0).then_some(self.capacity as usize)
+    }
+
+    /// The largest capacity.
+    pub(crate) const MAX_CAPACITY: usize = u32::MAX as usize;
+
+    /// Queues `m`, waiting (until `deadline`, `None`: for ever; a deadline already past:
+    /// not at all) for room in a bounded mailbox.
+    pub(crate) fn push_waiting(&self, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
+        if self.capacity == 0 {
+            return self.push(m).map_err(Refused::Closed);
+        }
+        let permit = match deadline {
+            None => self.room.acquire(1).map_err(|_| ()),
+            Some(d) if d <= Instant::now() => self.room.try_acquire(1).map_err(|_| ()),
+            Some(d) => self.room.acquire_deadline(1, d).map_err(|_| ()),
+        };
+        let Ok(permit) = permit else {
+            return Err(if self.room.is_closed() || self.is_closed() {
+                Refused::Closed(m)
+            } else {
+                Refused::Full(m)
+            });
+        };
+        match self.push(m) {
+            Ok(()) => {
+                // The permit travels with the message; the pop that takes it returns it.
+                permit.forget();
+                Ok(())
+            }
+            Err(m) => Err(Refused::Closed(m)),
+        }
+    }
+
+    /// Queues `m` without waiting for room (an exit signal): takes a permit if one is
+    /// free, else counts the message as owed. `Err(m)` once closed.
+    pub(crate) fn push_signal(&self, m: M) -> Result<(), M> {
+        if self.capacity != 0 {
+            match self.room.try_acquire(1) {
+                Ok(p) => p.forget(),
+                Err(_) => {
+                    self.owed.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        self.push(m)
     }
 
     /// Records the receiving thread (the actor's own, when it starts).
@@ -119,7 +201,21 @@ impl<M> Mailbox<M> {
         let m = unsafe { self.queue.pop() }?;
         let taken = self.taken.load(Ordering::Relaxed);
         self.taken.store(taken.wrapping_add(1), Ordering::Relaxed);
+        if self.capacity != 0 {
+            self.give_back_room();
+        }
         Some(m)
+    }
+
+    /// A message left a bounded mailbox: pay a debt, else return a permit.
+    fn give_back_room(&self) {
+        let paid = self
+            .owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
+            .is_ok();
+        if !paid {
+            self.room.add_permits(1);
+        }
     }
 
     /// The owner waits until a message may be there, `wake` is called, or `deadline`
@@ -158,6 +254,8 @@ impl<M> Mailbox<M> {
     /// As for [`pop`](Self::pop).
     pub(crate) unsafe fn close(&self) -> Vec<M> {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        // Senders waiting for room give up (they had not counted themselves in flight).
+        self.room.close();
         while self.state.load(Ordering::Acquire) & SENDERS != 0 {
             // A sender between its check and its push: it finishes in a few steps
             // unless its kernel thread was descheduled; let it run.
@@ -214,7 +312,7 @@ mod loom_tests {
     #[test]
     fn no_wake_up_is_lost() {
         crate::loom::model::check(3, || {
-            let mb = Arc::new(Mailbox::<u32>::new());
+            let mb = Arc::new(Mailbox::<u32>::new(0));
             mb.set_owner(crate::loom::current());
             let senders: Vec<_> = [1u32, 2]
                 .into_iter()
@@ -238,12 +336,42 @@ mod loom_tests {
         });
     }
 
+    /// A bounded mailbox of one place: the second send waits for the owner's pop, and
+    /// neither that wait nor the owner's sleep loses its wake-up.
+    #[test]
+    fn back_pressure_loses_no_wake_up() {
+        crate::loom::model::check(2, || {
+            let mb = Arc::new(Mailbox::<u32>::new(1));
+            mb.set_owner(crate::loom::current());
+            let sender = {
+                let mb = mb.clone();
+                loom::thread::spawn(move || {
+                    for v in [1, 2] {
+                        assert!(mb.push_waiting(v, None).is_ok());
+                    }
+                })
+            };
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                // SAFETY: this thread is the only consumer.
+                match unsafe { mb.pop() } {
+                    Some(v) => got.push(v),
+                    // SAFETY: as above.
+                    None => while !unsafe { mb.sleep(None) } {},
+                }
+            }
+            sender.join().unwrap();
+            assert_eq!(got, [1, 2]);
+            assert_eq!(mb.room.available_permits(), 1);
+        });
+    }
+
     /// A sender racing the close: its message is received, dropped by the close, or
     /// handed back, exactly once.
     #[test]
     fn a_send_racing_the_close_is_counted_once() {
         crate::loom::model::check(3, || {
-            let mb = Arc::new(Mailbox::<u32>::new());
+            let mb = Arc::new(Mailbox::<u32>::new(0));
             mb.set_owner(crate::loom::current());
             let sender = {
                 let mb = mb.clone();
@@ -270,7 +398,7 @@ mod tests {
     fn close_loses_nothing_and_keeps_nothing() {
         let rounds = if cfg!(miri) { 3 } else { 200 };
         for _ in 0..rounds {
-            let mb = Arc::new(Mailbox::<u32>::new());
+            let mb = Arc::new(Mailbox::<u32>::new(0));
             mb.set_owner(crate::current());
             let senders: Vec<_> = (0..3)
                 .map(|k| {

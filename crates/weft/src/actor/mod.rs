@@ -34,10 +34,20 @@
 //!
 //! # The mailbox
 //!
-//! A lock-free queue with an owner that parks when it is empty and a close that loses
-//! no message (`mailbox.rs` states the protocol). Messages from one actor to another
-//! arrive in the order sent. When an actor stops, its mailbox closes: later sends hand
-//! their message back ([`SendError`]), and what was still queued is dropped.
+//! A lock-free queue (`queue.rs`: many producers, one consumer, a linked list) with an
+//! owner that parks when it is empty and a close that loses no message (`mailbox.rs`
+//! states the protocol). Messages from one actor to another arrive in the order sent.
+//! When an actor stops, its mailbox closes: later sends hand their message back
+//! ([`SendError`]), and what was still queued is dropped.
+//!
+//! A mailbox is unbounded unless [`Builder::capacity`] bounds it: then [`Addr::send`]
+//! waits for room (back-pressure), [`Addr::try_send`] reports [`TrySendError::Full`], and
+//! [`Addr::send_timeout`] / [`Addr::send_deadline`] wait so long at most; every failed
+//! send hands the message back.
+//!
+//! An idle actor costs a parked green thread plus its shared record (104 bytes: the
+//! mailbox and the core, whose links, monitors and names are boxed on first use) and
+//! the addresses others keep.
 //!
 //! # Links, monitors, exits
 //!
@@ -78,7 +88,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use link::{Core, Signals};
-use mailbox::Mailbox;
+use mailbox::{Mailbox, Refused};
 
 pub use registry::{register, unregister, whereis, RegisterError};
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
@@ -194,6 +204,65 @@ impl<M> fmt::Display for SendError<M> {
 
 impl<M> std::error::Error for SendError<M> {}
 
+/// Why [`Addr::try_send`] did not queue the message; the message is handed back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum TrySendError<M> {
+    /// The actor's bounded mailbox is full.
+    Full(M),
+    /// The actor has stopped.
+    Stopped(M),
+}
+
+/// Why [`Addr::send_timeout`] or [`Addr::send_deadline`] did not queue the message; the
+/// message is handed back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum SendTimeoutError<M> {
+    /// The actor's bounded mailbox stayed full until the deadline.
+    Timeout(M),
+    /// The actor has stopped.
+    Stopped(M),
+}
+
+macro_rules! message_error {
+    ($t:ident, $full:ident, $full_text:literal) => {
+        impl<M> $t<M> {
+            /// The message that was not sent.
+            pub fn into_inner(self) -> M {
+                match self {
+                    $t::$full(m) | $t::Stopped(m) => m,
+                }
+            }
+        }
+
+        impl<M> fmt::Debug for $t<M> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $t::$full(_) => concat!(stringify!($full), "(..)"),
+                    $t::Stopped(_) => "Stopped(..)",
+                })
+            }
+        }
+
+        impl<M> fmt::Display for $t<M> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $t::$full(_) => $full_text,
+                    $t::Stopped(_) => "sending to an actor that has stopped",
+                })
+            }
+        }
+
+        impl<M> std::error::Error for $t<M> {}
+    };
+}
+
+message_error!(TrySendError, Full, "the actor's mailbox is full");
+message_error!(
+    SendTimeoutError,
+    Timeout,
+    "the actor's mailbox stayed full until the deadline"
+);
+
 /// Why a [`Addr::call`] got no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallError {
@@ -270,7 +339,9 @@ impl<M: Send + 'static> Signals for Shared<M> {
             .as_ref()
             .and_then(|t| t.downcast_ref::<TrapFn<M>>().copied());
         if let Some(conv) = trap {
-            let _ = self.mailbox.push(conv(link::as_message(from, reason)));
+            let _ = self
+                .mailbox
+                .push_signal(conv(link::as_message(from, reason)));
             return;
         }
         if !link::kills(reason) {
@@ -282,7 +353,7 @@ impl<M: Send + 'static> Signals for Shared<M> {
                 return;
             }
             st.pending_exit = Some(reason.clone());
-            self.core.signalled.store(true, Ordering::Release);
+            self.mailbox.signalled.store(true, Ordering::Release);
         }
         self.mailbox.wake();
     }
@@ -332,8 +403,10 @@ impl<M: Send + 'static> Addr<M> {
         self.shared.core.id
     }
 
-    /// Queues `m` for the actor; never waits. `Err` (with the message) when the actor has
-    /// stopped. Spends one unit of the cooperative budget.
+    /// Queues `m` for the actor. An unbounded mailbox (the default) never makes it wait;
+    /// a bounded one ([`Builder::capacity`]) waits for room: back-pressure. `Err` (with the
+    /// message) when the actor has stopped, also while waiting. Spends one unit of the
+    /// cooperative budget.
     ///
     /// ```
     /// let a = weft::actor::spawn(|ctx: &mut weft::actor::Ctx<u32>| {
@@ -344,7 +417,81 @@ impl<M: Send + 'static> Addr<M> {
     #[inline]
     pub fn send(&self, m: M) -> Result<(), SendError<M>> {
         crate::runtime::coop::spend();
-        self.shared.mailbox.push(m).map_err(SendError)
+        self.shared
+            .mailbox
+            .push_waiting(m, None)
+            .map_err(|r| match r {
+                Refused::Closed(m) | Refused::Full(m) => SendError(m),
+            })
+    }
+
+    /// Queues `m` if there is room now (an unbounded mailbox always has room).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] when the bounded mailbox is full, [`TrySendError::Stopped`]
+    /// when the actor has stopped; both hand the message back.
+    ///
+    /// ```
+    /// use weft::actor::{Builder, Ctx, TrySendError};
+    /// let (go, wait) = weft::csp::channel::<()>();
+    /// let a = Builder::new()
+    ///     .capacity(1)
+    ///     .spawn(move |ctx: &mut Ctx<u32>| {
+    ///         wait.recv().unwrap();
+    ///         let _ = ctx.recv();
+    ///     })?;
+    /// assert!(a.try_send(1).is_ok());
+    /// assert_eq!(a.try_send(2), Err(TrySendError::Full(2)));
+    /// go.send(()).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, m: M) -> Result<(), TrySendError<M>> {
+        crate::runtime::coop::spend();
+        self.shared
+            .mailbox
+            .push_waiting(m, Some(Instant::now()))
+            .map_err(|r| match r {
+                Refused::Closed(m) => TrySendError::Stopped(m),
+                Refused::Full(m) => TrySendError::Full(m),
+            })
+    }
+
+    /// Queues `m`, waiting at most `timeout` for room in a bounded mailbox.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] when no room came in time,
+    /// [`SendTimeoutError::Stopped`] when the actor has stopped; both hand the message back.
+    pub fn send_timeout(&self, m: M, timeout: Duration) -> Result<(), SendTimeoutError<M>> {
+        match Instant::now().checked_add(timeout) {
+            Some(d) => self.send_deadline(m, d),
+            // A timeout past the end of time: no deadline.
+            None => self
+                .send(m)
+                .map_err(|SendError(m)| SendTimeoutError::Stopped(m)),
+        }
+    }
+
+    /// Queues `m`, waiting until `deadline` at most for room in a bounded mailbox.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send_timeout`](Self::send_timeout).
+    pub fn send_deadline(&self, m: M, deadline: Instant) -> Result<(), SendTimeoutError<M>> {
+        crate::runtime::coop::spend();
+        self.shared
+            .mailbox
+            .push_waiting(m, Some(deadline))
+            .map_err(|r| match r {
+                Refused::Closed(m) => SendTimeoutError::Stopped(m),
+                Refused::Full(m) => SendTimeoutError::Timeout(m),
+            })
+    }
+
+    /// The capacity of the actor's mailbox; `None` when it is unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.shared.mailbox.capacity()
     }
 
     /// `true` once the actor has stopped.
@@ -424,7 +571,7 @@ impl<M: Send + 'static> Ctx<M> {
     #[inline]
     fn check_signals(&self) {
         let core = &self.me.shared.core;
-        if !core.signalled.load(Ordering::Acquire) {
+        if !self.me.shared.mailbox.signalled.load(Ordering::Acquire) {
             return;
         }
         let pending = core.state.lock().pending_exit.take();
@@ -599,6 +746,7 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     kernel: bool,
+    capacity: Option<usize>,
     link: Option<Arc<dyn Signals>>,
 }
 
@@ -608,6 +756,7 @@ impl fmt::Debug for Builder {
             .field("name", &self.name)
             .field("stack_size", &self.stack_size)
             .field("kernel", &self.kernel)
+            .field("capacity", &self.capacity)
             .finish()
     }
 }
@@ -637,6 +786,16 @@ impl Builder {
         self
     }
 
+    /// Gives the actor a bounded mailbox of `n` messages: [`Addr::send`] then waits for
+    /// room (back-pressure), [`Addr::try_send`] reports it full, and
+    /// [`Addr::send_timeout`] waits at most so long. Exit signals an actor traps never
+    /// wait: they take room if there is some and are queued beyond the bound otherwise.
+    /// `n` must be between 1 and `u32::MAX` ([`Builder::spawn`] refuses others).
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n);
+        self
+    }
+
     fn link_with(mut self, to: Arc<dyn Signals>) -> Self {
         self.link = Some(to);
         self
@@ -646,16 +805,31 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// When its thread cannot be created (see [`crate::Builder::spawn`]).
+    /// When its thread cannot be created (see [`crate::Builder::spawn`]), and an error
+    /// of kind [`InvalidInput`](std::io::ErrorKind::InvalidInput) for a
+    /// [`capacity`](Self::capacity) of 0 or above `u32::MAX`.
     pub fn spawn<M, F>(self, f: F) -> std::io::Result<Addr<M>>
     where
         M: Send + 'static,
         F: FnOnce(&mut Ctx<M>) + Send + 'static,
     {
+        let capacity = match self.capacity {
+            None => 0,
+            Some(n) if (1..=Mailbox::<M>::MAX_CAPACITY).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "an actor's mailbox capacity must be between 1 and {}, not {n}",
+                        Mailbox::<M>::MAX_CAPACITY
+                    ),
+                ))
+            }
+        };
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
         let addr = Addr {
             shared: Arc::new(Shared {
-                mailbox: Mailbox::new(),
+                mailbox: Mailbox::new(capacity),
                 core: Core::new(name),
             }),
         };
