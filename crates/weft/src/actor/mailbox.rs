@@ -119,10 +119,18 @@ impl<M> Mailbox<M> {
 
     /// Queues `m`, waiting (until `deadline`, `None`: for ever; a deadline already past:
     /// not at all) for room in a bounded mailbox.
+    #[inline]
     pub(crate) fn push_waiting(&self, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
         if self.capacity == 0 {
             return self.push(m).map_err(Refused::Closed);
         }
+        self.push_bounded(m, deadline)
+    }
+
+    /// [`push_waiting`](Self::push_waiting) for a bounded mailbox (out of line: the
+    /// unbounded path stays small).
+    #[inline(never)]
+    fn push_bounded(&self, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
         let permit = match deadline {
             None => self.room.acquire(1).map_err(|_| ()),
             Some(d) if d <= Instant::now() => self.room.try_acquire(1).map_err(|_| ()),
@@ -208,6 +216,7 @@ impl<M> Mailbox<M> {
     }
 
     /// A message left a bounded mailbox: pay a debt, else return a permit.
+    #[inline(never)]
     fn give_back_room(&self) {
         let paid = self
             .owed
