@@ -219,8 +219,7 @@ impl Found {
             .iter()
             .find(|(l, _)| *l == load)
             .and_then(|(_, r)| r.as_ref().ok())?;
-        let (lo, hi) = r.ratio_range(1)?;
-        Some((r.median_ratio(1)?, lo, hi, r.len()))
+        r.summary(1)
     }
 
     fn paired_text(&self, load: Load) -> String {

@@ -64,6 +64,12 @@ impl Rounds {
         let hi = r.iter().copied().reduce(f64::max)?;
         Some((lo, hi))
     }
+
+    /// [`Rounds::median_ratio`], [`Rounds::ratio_range`] and the number of rounds.
+    pub fn summary(&self, num: usize) -> Option<(f64, f64, f64, usize)> {
+        let (lo, hi) = self.ratio_range(num)?;
+        Some((self.median_ratio(num)?, lo, hi, self.len()))
+    }
 }
 
 /// Iteration count and per-iteration nanoseconds of each repeat.
@@ -95,6 +101,25 @@ pub fn sample<F>(
 where
     F: FnMut(u64) -> Result<Duration, String>,
 {
+    let n = calibrate(&mut run, target, min_n, max_n)?;
+    let mut ns_per_op = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let elapsed = run(n)?;
+        ns_per_op.push(elapsed.as_nanos() as f64 / n as f64);
+    }
+    Ok(Samples {
+        iterations: n,
+        ns_per_op,
+    })
+}
+
+/// The iteration count for which `run(n)` lasts about `target` (at most `max_n`): `n` is
+/// quadrupled from `min_n` until a run lasts a quarter of the target (this also warms
+/// up), then scaled by the last run's time per iteration.
+pub fn calibrate<F>(run: &mut F, target: Duration, min_n: u64, max_n: u64) -> Result<u64, String>
+where
+    F: FnMut(u64) -> Result<Duration, String> + ?Sized,
+{
     let mut n = min_n.max(1);
     let mut last;
     loop {
@@ -108,15 +133,33 @@ where
     if per_op > 0.0 {
         n = ((target.as_secs_f64() / per_op) as u64).clamp(1, max_n);
     }
-    let mut ns_per_op = Vec::with_capacity(repeats);
-    for _ in 0..repeats.max(1) {
-        let elapsed = run(n)?;
-        ns_per_op.push(elapsed.as_nanos() as f64 / n as f64);
+    Ok(n)
+}
+
+/// Two workloads measured round by round in the same process: each is calibrated to
+/// `target` per round (at least `min_n` iterations), then `rounds` rounds run both, in
+/// alternating order; nanoseconds per iteration, one figure per round each.
+pub fn alternate(
+    runs: [&mut dyn FnMut(u64) -> Result<Duration, String>; 2],
+    target: Duration,
+    rounds: usize,
+    min_n: u64,
+    max_n: u64,
+) -> Result<Rounds, String> {
+    let [a, b] = runs;
+    let n = [
+        calibrate(a, target, min_n, max_n)?.max(min_n),
+        calibrate(b, target, min_n, max_n)?.max(min_n),
+    ];
+    let mut samples = [Vec::new(), Vec::new()];
+    for round in 0..rounds.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let dt = if i == 0 { a(n[0])? } else { b(n[1])? };
+            samples[i].push(dt.as_nanos() as f64 / n[i] as f64);
+        }
     }
-    Ok(Samples {
-        iterations: n,
-        ns_per_op,
-    })
+    Ok(Rounds { samples })
 }
 
 #[cfg(test)]

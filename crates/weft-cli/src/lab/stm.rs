@@ -402,9 +402,7 @@ fn pair_ratio(
     other: Imp,
 ) -> Option<(f64, f64, f64, usize)> {
     let (_, r) = pairs.iter().find(|(p, _)| p.imps[1] == other)?;
-    let r = r.as_ref().ok()?;
-    let (lo, hi) = r.ratio_range(0)?;
-    Some((r.median_ratio(0)?, lo, hi, r.len()))
+    r.as_ref().ok()?.summary(0)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ProbeFailure> {

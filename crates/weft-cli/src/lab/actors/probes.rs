@@ -120,7 +120,7 @@ const MAX_N: u64 = 50_000_000;
 
 /// Runs one timed probe here.
 pub fn run(spec: &Spec) -> Result<Samples, String> {
-    let mut env = Env::new(spec.peer, spec.load, spec.workers)?;
+    let mut env = bench(spec.peer, spec.load, spec.workers)?;
     let target = Duration::from_millis(spec.target_ms.max(1));
     let samples = stats::sample(|n| env.run(n), target, spec.repeats, 200, MAX_N);
     env.stop()?;
@@ -152,26 +152,18 @@ pub fn run_pair(spec: &PairSpec) -> Result<Rounds, String> {
         ));
     }
     let target = Duration::from_millis(spec.target_ms.max(1));
-    let mut envs = [
-        Env::new(spec.peers[0], spec.load, spec.workers)?,
-        Env::new(spec.peers[1], spec.load, spec.workers)?,
-    ];
-    let mut n = [0u64; 2];
-    for (n, env) in n.iter_mut().zip(envs.iter_mut()) {
-        *n = stats::sample(|k| env.run(k), target, 1, 200, MAX_N)?.iterations;
-    }
-    let mut samples = [Vec::new(), Vec::new()];
-    for round in 0..spec.rounds.max(1) {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let dt = envs[i].run(n[i])?;
-            samples[i].push(dt.as_nanos() as f64 / n[i] as f64);
-        }
-    }
-    for env in envs {
-        env.stop()?;
-    }
-    Ok(Rounds { samples })
+    let mut a = bench(spec.peers[0], spec.load, spec.workers)?;
+    let mut b = bench(spec.peers[1], spec.load, spec.workers)?;
+    let rounds = stats::alternate(
+        [&mut |n| a.run(n), &mut |n| b.run(n)],
+        target,
+        spec.rounds,
+        200,
+        MAX_N,
+    )?;
+    a.stop()?;
+    b.stop()?;
+    Ok(rounds)
 }
 
 /// A timed workload, set up once (its runtime and actors), run many times.
@@ -182,36 +174,24 @@ trait Bench {
     fn stop(self: Box<Self>) -> Result<(), String>;
 }
 
-struct Env(Box<dyn Bench>);
-
-impl Env {
-    fn new(peer: Peer, load: Load, workers: Workers) -> Result<Self, String> {
-        if !peer.supports(workers) {
-            return Err(format!(
-                "{} has no form with {workers:?} workers",
-                peer.label()
-            ));
-        }
-        if let Load::Ring { actors } = load {
-            if actors < 2 {
-                return Err(format!("a ring needs at least 2 actors, not {actors}"));
-            }
-        }
-        let bench: Box<dyn Bench> = match peer {
-            Peer::Weft => weft_peer::bench(load, workers)?,
-            Peer::Actix => actix_peer::bench(load)?,
-            Peer::Ractor => ractor_peer::bench(load, tokio_rt(workers)?)?,
-            Peer::Kameo => kameo_peer::bench(load, tokio_rt(workers)?)?,
-        };
-        Ok(Env(bench))
+/// The workload `load` of `peer`, set up.
+fn bench(peer: Peer, load: Load, workers: Workers) -> Result<Box<dyn Bench>, String> {
+    if !peer.supports(workers) {
+        return Err(format!(
+            "{} has no form with {workers:?} workers",
+            peer.label()
+        ));
     }
-
-    fn run(&mut self, n: u64) -> Result<Duration, String> {
-        self.0.run(n)
+    if let Load::Ring { actors } = load {
+        if actors < 2 {
+            return Err(format!("a ring needs at least 2 actors, not {actors}"));
+        }
     }
-
-    fn stop(self) -> Result<(), String> {
-        self.0.stop()
+    match peer {
+        Peer::Weft => weft_peer::bench(load, workers),
+        Peer::Actix => actix_peer::bench(load),
+        Peer::Ractor => ractor_peer::bench(load, tokio_rt(workers)?),
+        Peer::Kameo => kameo_peer::bench(load, tokio_rt(workers)?),
     }
 }
 
@@ -239,6 +219,62 @@ fn check_count(got: u64, want: u64) -> Result<(), String> {
         Err(format!(
             "the receiver counted {got} messages, {want} were sent"
         ))
+    }
+}
+
+/// Checks that a call's answer grew (the servers count the calls).
+fn rising(last: &mut u64, k: u64) -> Result<(), String> {
+    if k <= *last {
+        return Err(format!("reply {k} after {}", *last));
+    }
+    *last = k;
+    Ok(())
+}
+
+/// The tokio-based drivers (actix, ractor, kameo): `n` calls, one at a time, each
+/// answer checked to grow.
+async fn timed_calls<F, Fut>(n: u64, mut call: F) -> Result<Duration, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, String>>,
+{
+    let t = Instant::now();
+    let mut last = 0;
+    for _ in 0..n {
+        rising(&mut last, call().await?)?;
+    }
+    Ok(t.elapsed())
+}
+
+/// `n` tells, then the receiver's count, which must be `n`; the time of both.
+async fn timed_tells<Fut>(
+    n: u64,
+    mut tell: impl FnMut(u64) -> Result<(), String>,
+    count: impl FnOnce() -> Fut,
+) -> Result<Duration, String>
+where
+    Fut: std::future::Future<Output = Result<u64, String>>,
+{
+    let t = Instant::now();
+    for i in 0..n {
+        tell(i)?;
+    }
+    let got = count().await?;
+    let dt = t.elapsed();
+    check_count(got, n)?;
+    Ok(dt)
+}
+
+/// A token's trip round a ring: `start` sends it, `done` hears of its end.
+async fn timed_token(
+    start: impl FnOnce() -> Result<(), String>,
+    done: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> Result<Duration, String> {
+    let t = Instant::now();
+    start()?;
+    match tokio::time::timeout(PATIENCE, done.recv()).await {
+        Ok(Some(())) => Ok(t.elapsed()),
+        _ => Err("the token did not come back".to_owned()),
     }
 }
 
@@ -425,10 +461,7 @@ mod weft_peer {
                     let k = to
                         .call(|r| r, PATIENCE)
                         .map_err(|e| format!("a call failed: {e}"))?;
-                    if k <= last {
-                        return Err(format!("reply {k} after {last}"));
-                    }
-                    last = k;
+                    rising(&mut last, k)?;
                 }
                 Ok(t.elapsed())
             })
@@ -535,14 +568,13 @@ mod actix_peer {
     impl Bench for Ring {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let (head, done) = (&self.head, &mut self.done);
-            self.sys.block_on(async move {
-                let t = Instant::now();
-                head.do_send(Token(n));
-                match tokio::time::timeout(PATIENCE, done.recv()).await {
-                    Ok(Some(())) => Ok(t.elapsed()),
-                    _ => Err("the token did not come back".to_owned()),
-                }
-            })
+            self.sys.block_on(timed_token(
+                || {
+                    head.do_send(Token(n));
+                    Ok(())
+                },
+                done,
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             self.head.do_send(Token(STOP));
@@ -586,21 +618,21 @@ mod actix_peer {
     impl Bench for Tell {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.sys.block_on(async move {
-                let t = Instant::now();
-                for i in 0..n {
+            self.sys.block_on(timed_tells(
+                n,
+                |i| {
                     to.do_send(One(i));
-                }
-                let (tx, rx) = oneshot::channel();
-                to.do_send(Flush(tx));
-                let got = match tokio::time::timeout(PATIENCE, rx).await {
-                    Ok(Ok(got)) => got,
-                    _ => return Err("the receiver did not report its count".to_owned()),
-                };
-                let dt = t.elapsed();
-                check_count(got, n)?;
-                Ok(dt)
-            })
+                    Ok(())
+                },
+                || async {
+                    let (tx, rx) = oneshot::channel();
+                    to.do_send(Flush(tx));
+                    match tokio::time::timeout(PATIENCE, rx).await {
+                        Ok(Ok(got)) => Ok(got),
+                        _ => Err("the receiver did not report its count".to_owned()),
+                    }
+                },
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             Ok(())
@@ -633,21 +665,11 @@ mod actix_peer {
     impl Bench for Call {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.sys.block_on(async move {
-                let t = Instant::now();
-                let mut last = 0;
-                for _ in 0..n {
-                    let k = to
-                        .send(Get)
-                        .await
-                        .map_err(|e| format!("a call failed: {e}"))?;
-                    if k <= last {
-                        return Err(format!("reply {k} after {last}"));
-                    }
-                    last = k;
-                }
-                Ok(t.elapsed())
-            })
+            self.sys.block_on(timed_calls(n, || async {
+                to.send(Get)
+                    .await
+                    .map_err(|e| format!("a call failed: {e}"))
+            }))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             Ok(())
@@ -789,15 +811,13 @@ mod ractor_peer {
     impl Bench for Ring {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let (head, done) = (&self.head, &mut self.done);
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                head.cast(RingMsg::Token(n))
-                    .map_err(|e| format!("the ring stopped: {e}"))?;
-                match tokio::time::timeout(PATIENCE, done.recv()).await {
-                    Ok(Some(())) => Ok(t.elapsed()),
-                    _ => Err("the token did not come back".to_owned()),
-                }
-            })
+            self.rt.block_on(timed_token(
+                || {
+                    head.cast(RingMsg::Token(n))
+                        .map_err(|e| format!("the ring stopped: {e}"))
+                },
+                done,
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             let _ = self.head.cast(RingMsg::Token(STOP));
@@ -845,20 +865,19 @@ mod ractor_peer {
     impl Bench for Tell {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                for i in 0..n {
+            self.rt.block_on(timed_tells(
+                n,
+                |i| {
                     to.cast(Count::One(i))
-                        .map_err(|e| format!("the receiver stopped: {e}"))?;
-                }
-                let got = match to.call(Count::Flush, Some(PATIENCE)).await {
-                    Ok(ractor::rpc::CallResult::Success(got)) => got,
-                    _ => return Err("the receiver did not report its count".to_owned()),
-                };
-                let dt = t.elapsed();
-                check_count(got, n)?;
-                Ok(dt)
-            })
+                        .map_err(|e| format!("the receiver stopped: {e}"))
+                },
+                || async {
+                    match to.call(Count::Flush, Some(PATIENCE)).await {
+                        Ok(ractor::rpc::CallResult::Success(got)) => Ok(got),
+                        _ => Err("the receiver did not report its count".to_owned()),
+                    }
+                },
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             self.to.stop(None);
@@ -901,21 +920,12 @@ mod ractor_peer {
     impl Bench for Call {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                let mut last = 0;
-                for _ in 0..n {
-                    let k = match to.call(|r| r, Some(PATIENCE)).await {
-                        Ok(ractor::rpc::CallResult::Success(k)) => k,
-                        _ => return Err("a call failed".to_owned()),
-                    };
-                    if k <= last {
-                        return Err(format!("reply {k} after {last}"));
-                    }
-                    last = k;
+            self.rt.block_on(timed_calls(n, || async {
+                match to.call(|r| r, Some(PATIENCE)).await {
+                    Ok(ractor::rpc::CallResult::Success(k)) => Ok(k),
+                    _ => Err("a call failed".to_owned()),
                 }
-                Ok(t.elapsed())
-            })
+            }))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             self.to.stop(None);
@@ -1067,16 +1077,14 @@ mod kameo_peer {
     impl Bench for Ring {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let (head, done) = (&self.head, &mut self.done);
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                head.tell(Token(n))
-                    .try_send()
-                    .map_err(|e| format!("the ring stopped: {e}"))?;
-                match tokio::time::timeout(PATIENCE, done.recv()).await {
-                    Ok(Some(())) => Ok(t.elapsed()),
-                    _ => Err("the token did not come back".to_owned()),
-                }
-            })
+            self.rt.block_on(timed_token(
+                || {
+                    head.tell(Token(n))
+                        .try_send()
+                        .map_err(|e| format!("the ring stopped: {e}"))
+                },
+                done,
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             let _ = self.head.tell(Token(STOP)).try_send();
@@ -1111,21 +1119,19 @@ mod kameo_peer {
     impl Bench for Tell {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                for i in 0..n {
+            self.rt.block_on(timed_tells(
+                n,
+                |i| {
                     to.tell(One(i))
                         .try_send()
-                        .map_err(|e| format!("the receiver stopped: {e}"))?;
-                }
-                let got = to
-                    .ask(Flush)
-                    .await
-                    .map_err(|e| format!("asking for the count: {e}"))?;
-                let dt = t.elapsed();
-                check_count(got, n)?;
-                Ok(dt)
-            })
+                        .map_err(|e| format!("the receiver stopped: {e}"))
+                },
+                || async {
+                    to.ask(Flush)
+                        .await
+                        .map_err(|e| format!("asking for the count: {e}"))
+                },
+            ))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             self.to.kill();
@@ -1153,21 +1159,9 @@ mod kameo_peer {
     impl Bench for Call {
         fn run(&mut self, n: u64) -> Result<Duration, String> {
             let to = &self.to;
-            self.rt.block_on(async move {
-                let t = Instant::now();
-                let mut last = 0;
-                for _ in 0..n {
-                    let k = to
-                        .ask(Get)
-                        .await
-                        .map_err(|e| format!("a call failed: {e}"))?;
-                    if k <= last {
-                        return Err(format!("reply {k} after {last}"));
-                    }
-                    last = k;
-                }
-                Ok(t.elapsed())
-            })
+            self.rt.block_on(timed_calls(n, || async {
+                to.ask(Get).await.map_err(|e| format!("a call failed: {e}"))
+            }))
         }
         fn stop(self: Box<Self>) -> Result<(), String> {
             self.to.kill();
@@ -1276,18 +1270,6 @@ const SETTLE: Duration = Duration::from_secs(120);
 /// Runs an idle-actor memory probe here (the child).
 pub fn run_memory(spec: &MemSpec) -> Result<MemOutcome, String> {
     let c = Counters::default();
-    let budget = Duration::from_millis(spec.budget_ms);
-    let over = move |i: usize, start: Instant| i % 1024 == 1023 && start.elapsed() > budget;
-    let stopped_at = |n: usize| {
-        Some(format!(
-            "stopped at {n} actors: the spawn took longer than the {} s budget",
-            spec.budget_ms / 1000
-        ))
-    };
-    let snapshot = || procfs::status().map_err(|e| format!("reading /proc/self/status: {e}"));
-    let settle =
-        |counter: &AtomicUsize, n: usize| wait_for(|| counter.load(Ordering::Acquire), n, SETTLE);
-
     match spec.peer {
         Peer::Weft => {
             use weft::actor::{self, Ctx};
@@ -1295,122 +1277,85 @@ pub fn run_memory(spec: &MemSpec) -> Result<MemOutcome, String> {
             weft::spawn(|| ())
                 .join()
                 .map_err(|_| "the warm-up green thread panicked")?;
-            let baseline = snapshot()?;
-            let start = Instant::now();
-            // Spawned from a green thread, as the parked threads of the baseline are.
-            let (count, started, finished) = (spec.count, c.started.clone(), c.stopped.clone());
-            let (addrs, stopped) = weft::spawn(move || {
-                let mut addrs = Vec::with_capacity(count);
-                for i in 0..count {
-                    let (s, d) = (started.clone(), finished.clone());
-                    let a = actor::Builder::new()
-                        .spawn(move |ctx: &mut Ctx<()>| {
-                            s.fetch_add(1, Ordering::Release);
-                            ctx.recv();
-                            d.fetch_add(1, Ordering::Release);
-                        })
-                        .map_err(|e| format!("spawning actor {i}: {e}"))?;
-                    addrs.push(a);
-                    if over(i, start) {
-                        let n = addrs.len();
-                        return Ok((addrs, Some(n)));
+            let (started, finished) = (c.started.clone(), c.stopped.clone());
+            idle_probe(
+                spec,
+                &c,
+                move |count, over| {
+                    // Spawned from a green thread, as the parked threads of the baseline are.
+                    weft::spawn(move || {
+                        let mut addrs = Vec::with_capacity(count);
+                        for i in 0..count {
+                            let (s, d) = (started.clone(), finished.clone());
+                            let a = actor::Builder::new()
+                                .spawn(move |ctx: &mut Ctx<()>| {
+                                    s.fetch_add(1, Ordering::Release);
+                                    ctx.recv();
+                                    d.fetch_add(1, Ordering::Release);
+                                })
+                                .map_err(|e| format!("spawning actor {i}: {e}"))?;
+                            addrs.push(a);
+                            if over.over(i) {
+                                break;
+                            }
+                        }
+                        Ok::<_, String>(addrs)
+                    })
+                    .join()
+                    .map_err(|_| "the spawning green thread panicked".to_owned())?
+                },
+                |addrs| {
+                    for a in addrs {
+                        a.send(()).map_err(|_| "an idle actor had stopped")?;
                     }
-                }
-                Ok::<_, String>((addrs, None))
-            })
-            .join()
-            .map_err(|_| "the spawning green thread panicked".to_owned())??;
-            let stopped = stopped.and_then(stopped_at);
-            let idle = addrs.len();
-            settle(&c.started, idle)?;
-            let spawn_seconds = start.elapsed().as_secs_f64();
-            let with_idle = snapshot()?;
-            let t = Instant::now();
-            for a in &addrs {
-                a.send(()).map_err(|_| "an idle actor had stopped")?;
-            }
-            settle(&c.stopped, idle)?;
-            Ok(MemOutcome {
-                requested: spec.count,
-                idle,
-                stopped,
-                spawn_seconds,
-                baseline,
-                with_idle,
-                teardown_seconds: t.elapsed().as_secs_f64(),
-            })
+                    Ok(())
+                },
+            )
         }
         Peer::Actix => {
             use actix::prelude::*;
             let sys = System::new();
             sys.block_on(async {});
-            let baseline = snapshot()?;
-            let start = Instant::now();
-            let (addrs, stopped) = sys.block_on(async {
-                let mut addrs = Vec::with_capacity(spec.count);
-                let mut stopped = None;
-                for i in 0..spec.count {
-                    addrs.push(
-                        actix_peer::Idle {
-                            started: c.started.clone(),
-                            stopped: c.stopped.clone(),
+            idle_probe(
+                spec,
+                &c,
+                |count, over| {
+                    Ok(sys.block_on(async {
+                        let mut addrs = Vec::with_capacity(count);
+                        for i in 0..count {
+                            addrs.push(
+                                actix_peer::Idle {
+                                    started: c.started.clone(),
+                                    stopped: c.stopped.clone(),
+                                }
+                                .start(),
+                            );
+                            if over.over(i) {
+                                break;
+                            }
                         }
-                        .start(),
-                    );
-                    if over(i, start) {
-                        stopped = stopped_at(addrs.len());
-                        break;
-                    }
-                }
-                // Let every actor start (they run on this thread).
-                while c.started.load(Ordering::Acquire) < addrs.len() {
-                    if start.elapsed() > SETTLE {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-                (addrs, stopped)
-            });
-            let idle = addrs.len();
-            settle(&c.started, idle)?;
-            let spawn_seconds = start.elapsed().as_secs_f64();
-            let with_idle = snapshot()?;
-            let t = Instant::now();
-            sys.block_on(async {
-                for a in &addrs {
-                    a.do_send(actix_peer::Wake);
-                }
-                while c.stopped.load(Ordering::Acquire) < idle && t.elapsed() < SETTLE {
-                    tokio::task::yield_now().await;
-                }
-            });
-            settle(&c.stopped, idle)?;
-            Ok(MemOutcome {
-                requested: spec.count,
-                idle,
-                stopped,
-                spawn_seconds,
-                baseline,
-                with_idle,
-                teardown_seconds: t.elapsed().as_secs_f64(),
-            })
+                        yield_until(&c.started, addrs.len()).await;
+                        addrs
+                    }))
+                },
+                |addrs| {
+                    sys.block_on(async {
+                        for a in addrs {
+                            a.do_send(actix_peer::Wake);
+                        }
+                        yield_until(&c.stopped, addrs.len()).await;
+                    });
+                    Ok(())
+                },
+            )
         }
-        Peer::Ractor | Peer::Kameo => {
-            let rt = tokio_rt(Workers::Two)?;
-            rt.block_on(async { tokio::spawn(async {}).await })
-                .map_err(|e| format!("warming tokio up: {e}"))?;
-            let baseline = snapshot()?;
-            let start = Instant::now();
-            let peer = spec.peer;
-            let count = spec.count;
-            enum Refs {
-                Ractor(Vec<ractor::ActorRef<()>>),
-                Kameo(Vec<kameo::actor::ActorRef<kameo_peer::Idle>>),
-            }
-            let (refs, stopped) = rt.block_on(async {
-                let mut stopped = None;
-                let refs = match peer {
-                    Peer::Ractor => {
+        Peer::Ractor => {
+            let rt = warm_tokio()?;
+            idle_probe(
+                spec,
+                &c,
+                |count, over| {
+                    rt.block_on(async {
                         let mut v = Vec::with_capacity(count);
                         for i in 0..count {
                             v.push(
@@ -1420,65 +1365,127 @@ pub fn run_memory(spec: &MemSpec) -> Result<MemOutcome, String> {
                                 })
                                 .await?,
                             );
-                            if over(i, start) {
-                                stopped = stopped_at(v.len());
+                            if over.over(i) {
                                 break;
                             }
                         }
-                        Refs::Ractor(v)
+                        Ok(v)
+                    })
+                },
+                |refs| {
+                    for a in refs {
+                        a.cast(())
+                            .map_err(|e| format!("waking an idle actor: {e}"))?;
                     }
-                    _ => {
+                    Ok(())
+                },
+            )
+        }
+        Peer::Kameo => {
+            let rt = warm_tokio()?;
+            idle_probe(
+                spec,
+                &c,
+                |count, over| {
+                    Ok(rt.block_on(async {
                         let mut v = Vec::with_capacity(count);
                         for i in 0..count {
                             v.push(kameo_peer::spawn_idle(kameo_peer::IdleArgs {
                                 started: c.started.clone(),
                                 stopped: c.stopped.clone(),
                             }));
-                            if over(i, start) {
-                                stopped = stopped_at(v.len());
+                            if over.over(i) {
                                 break;
                             }
                         }
-                        Refs::Kameo(v)
+                        v
+                    }))
+                },
+                |refs| {
+                    if refs.iter().all(kameo_peer::wake) {
+                        Ok(())
+                    } else {
+                        Err("an idle actor had stopped".into())
                     }
-                };
-                Ok::<_, String>((refs, stopped))
-            })?;
-            let idle = match &refs {
-                Refs::Ractor(v) => v.len(),
-                Refs::Kameo(v) => v.len(),
-            };
-            settle(&c.started, idle)?;
-            let spawn_seconds = start.elapsed().as_secs_f64();
-            let with_idle = snapshot()?;
-            let t = Instant::now();
-            match &refs {
-                Refs::Ractor(v) => {
-                    for a in v {
-                        a.cast(())
-                            .map_err(|e| format!("waking an idle actor: {e}"))?;
-                    }
-                }
-                Refs::Kameo(v) => {
-                    for a in v {
-                        if !kameo_peer::wake(a) {
-                            return Err("an idle actor had stopped".into());
-                        }
-                    }
-                }
-            }
-            settle(&c.stopped, idle)?;
-            let teardown_seconds = t.elapsed().as_secs_f64();
-            drop(refs);
-            Ok(MemOutcome {
-                requested: spec.count,
-                idle,
-                stopped,
-                spawn_seconds,
-                baseline,
-                with_idle,
-                teardown_seconds,
-            })
+                },
+            )
         }
     }
+}
+
+/// Yields to the actors on this thread (actix's) until `counter` reaches `n`, or
+/// [`SETTLE`] passes.
+async fn yield_until(counter: &AtomicUsize, n: usize) {
+    let since = Instant::now();
+    while counter.load(Ordering::Acquire) < n && since.elapsed() < SETTLE {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A 2-worker tokio runtime that has run a task.
+fn warm_tokio() -> Result<tokio::runtime::Runtime, String> {
+    let rt = tokio_rt(Workers::Two)?;
+    rt.block_on(async { tokio::spawn(async {}).await })
+        .map_err(|e| format!("warming tokio up: {e}"))?;
+    Ok(rt)
+}
+
+/// The spawn's time budget: [`Budget::over`] after each spawn (with its index) says
+/// when to stop early.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    start: Instant,
+    budget: Duration,
+}
+
+impl Budget {
+    fn over(self, i: usize) -> bool {
+        i % 1024 == 1023 && self.start.elapsed() > self.budget
+    }
+}
+
+/// The measurement around one library's spawning and waking: a baseline, `spawn` (given
+/// the count and the budget), all started, the snapshot, `wake`, all stopped.
+fn idle_probe<W: AsRef<[A]>, A>(
+    spec: &MemSpec,
+    c: &Counters,
+    spawn: impl FnOnce(usize, Budget) -> Result<W, String>,
+    wake: impl FnOnce(&[A]) -> Result<(), String>,
+) -> Result<MemOutcome, String> {
+    let snapshot = || procfs::status().map_err(|e| format!("reading /proc/self/status: {e}"));
+    let settle =
+        |counter: &AtomicUsize, n: usize| wait_for(|| counter.load(Ordering::Acquire), n, SETTLE);
+    let baseline = snapshot()?;
+    let start = Instant::now();
+    let spawned = spawn(
+        spec.count,
+        Budget {
+            start,
+            budget: Duration::from_millis(spec.budget_ms),
+        },
+    )?;
+    let actors = spawned.as_ref();
+    let idle = actors.len();
+    settle(&c.started, idle)?;
+    let spawn_seconds = start.elapsed().as_secs_f64();
+    let with_idle = snapshot()?;
+    let t = Instant::now();
+    wake(actors)?;
+    settle(&c.stopped, idle)?;
+    let teardown_seconds = t.elapsed().as_secs_f64();
+    drop(spawned);
+    Ok(MemOutcome {
+        requested: spec.count,
+        idle,
+        stopped: (idle < spec.count).then(|| {
+            format!(
+                "stopped at {idle} actors: the spawn took longer than the {} s budget",
+                spec.budget_ms / 1000
+            )
+        }),
+        spawn_seconds,
+        baseline,
+        with_idle,
+        teardown_seconds,
+    })
 }

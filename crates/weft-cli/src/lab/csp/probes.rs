@@ -193,35 +193,17 @@ pub fn run_pair(spec: &PairSpec) -> Result<Rounds, String> {
         }
     }
     let target = Duration::from_millis(spec.target_ms.max(1));
-    let mut envs = [
+    let [mut a, mut b] = [
         Env::new(spec.peers[0], spec.load)?,
         Env::new(spec.peers[1], spec.load)?,
     ];
-    // Calibrate each: quadruple the count until a run lasts a quarter of the target.
-    let mut n = [0u64; 2];
-    for (n, env) in n.iter_mut().zip(envs.iter_mut()) {
-        let mut k = 200u64;
-        let mut last = env.run(k)?;
-        while last < target / 4 && k < 50_000_000 {
-            k *= 4;
-            last = env.run(k)?;
-        }
-        let per = last.as_secs_f64() / k as f64;
-        *n = if per > 0.0 {
-            ((target.as_secs_f64() / per) as u64).clamp(200, 50_000_000)
-        } else {
-            k
-        };
-    }
-    let mut samples = [Vec::new(), Vec::new()];
-    for round in 0..spec.rounds.max(1) {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let dt = envs[i].run(n[i])?;
-            samples[i].push(dt.as_nanos() as f64 / n[i] as f64);
-        }
-    }
-    Ok(Rounds { samples })
+    stats::alternate(
+        [&mut |n| a.run(n), &mut |n| b.run(n)],
+        target,
+        spec.rounds,
+        200,
+        50_000_000,
+    )
 }
 
 /// The runtimes a probe needs, built once.
