@@ -223,13 +223,7 @@ impl Found {
     }
 
     fn paired_text(&self, load: Load) -> String {
-        match self.paired(load) {
-            Some((m, lo, hi, n)) => format!(
-                "actix's time over weft's, round by round in the same processes: {m:.2}x \
-                 (rounds {lo:.2}x-{hi:.2}x, {n} rounds)"
-            ),
-            None => "no paired rounds".to_owned(),
-        }
+        super::stats::pair_text(self.paired(load), "actix's time over weft's")
     }
 
     fn idle_of(&self, peer: Peer) -> Option<&MemOutcome> {

@@ -72,6 +72,18 @@ impl Rounds {
     }
 }
 
+/// A [`Rounds::summary`] in words: "`what`, round by round in the same processes: 1.39x
+/// (rounds 0.43x-5.03x, 12 rounds)", or that there were no paired rounds.
+pub fn pair_text(summary: Option<(f64, f64, f64, usize)>, what: &str) -> String {
+    match summary {
+        Some((m, lo, hi, n)) => format!(
+            "{what}, round by round in the same processes: {m:.2}x (rounds {lo:.2}x-{hi:.2}x, \
+             {n} rounds)"
+        ),
+        None => "no paired rounds".to_owned(),
+    }
+}
+
 /// Iteration count and per-iteration nanoseconds of each repeat.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Samples {

@@ -315,6 +315,21 @@ mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
+    /// The owner's receive loop: `n` messages, sleeping whenever it finds nothing (the
+    /// caller is the mailbox's one consumer).
+    fn receive(mb: &Mailbox<u32>, n: usize) -> Vec<u32> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            // SAFETY: the caller is the only consumer.
+            match unsafe { mb.pop() } {
+                Some(v) => got.push(v),
+                // SAFETY: as above.
+                None => while !unsafe { mb.sleep(None) } {},
+            }
+        }
+        got
+    }
+
     /// Two senders and the owner, which sleeps whenever it finds nothing: it receives
     /// both messages, in every interleaving (a lost wake-up would leave it parked for
     /// ever, which loom reports as a deadlock).
@@ -330,15 +345,7 @@ mod loom_tests {
                     loom::thread::spawn(move || assert!(mb.push(v).is_ok()))
                 })
                 .collect();
-            let mut got = 0;
-            while got < 2 {
-                // SAFETY: this thread is the only consumer.
-                match unsafe { mb.pop() } {
-                    Some(_) => got += 1,
-                    // SAFETY: as above.
-                    None => while !unsafe { mb.sleep(None) } {},
-                }
-            }
+            receive(&mb, 2);
             for s in senders {
                 s.join().unwrap();
             }
@@ -360,15 +367,7 @@ mod loom_tests {
                     }
                 })
             };
-            let mut got = Vec::new();
-            while got.len() < 2 {
-                // SAFETY: this thread is the only consumer.
-                match unsafe { mb.pop() } {
-                    Some(v) => got.push(v),
-                    // SAFETY: as above.
-                    None => while !unsafe { mb.sleep(None) } {},
-                }
-            }
+            let got = receive(&mb, 2);
             sender.join().unwrap();
             assert_eq!(got, [1, 2]);
             assert_eq!(mb.room.available_permits(), 1);
