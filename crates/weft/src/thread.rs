@@ -153,14 +153,32 @@ impl Thread {
     /// kernel thread is woken through its futex.
     #[inline]
     pub fn unpark(&self) {
-        if self.inner.park.unpark() {
-            match &self.inner.green {
+        self.inner.unpark();
+    }
+}
+
+impl ThreadInner {
+    /// [`Thread::unpark`], through the control block.
+    #[inline]
+    pub(crate) fn unpark(&self) {
+        if self.park.unpark() {
+            match &self.green {
                 Some(g) => g.rt.wake_green(&g.home, &g.slot),
                 None => {
                     crate::runtime::deadlock::bump();
-                    crate::park::futex::wake(&self.inner.park.0, 1);
+                    crate::park::futex::wake(&self.park.0, 1);
                 }
             }
+        }
+    }
+
+    /// `true` when this is a green thread whose home worker is the one running the
+    /// caller (on that worker's kernel thread, in its current turn).
+    #[inline(always)]
+    pub(crate) fn is_home_here(&self) -> bool {
+        match &self.green {
+            Some(g) => crate::runtime::worker::is_current_worker(&g.rt, &g.home),
+            None => false,
         }
     }
 }
@@ -194,22 +212,62 @@ pub fn current() -> Thread {
     current_kernel()
 }
 
-/// Runs `f` with the calling thread's handle; a green thread's is borrowed, with no
-/// reference count taken (a blocking operation's owner waits through it; see
-/// `csp/waiter.rs`).
-#[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
+/// The calling thread's handle, for use on this thread only: a green thread's is
+/// borrowed, with no reference count taken (a blocking operation's owner waits through
+/// it; see `csp/waiter.rs`), a kernel thread's is a clone.
+///
+/// No closure: a blocking operation parks with this handle in its own frame, and every
+/// frame that is live across a context switch costs a mispredicted return when the
+/// thread is resumed (see `runtime/worker.rs`, `park_green`).
+#[inline(always)]
+pub(crate) fn current_ref() -> CurrentRef {
     if let Some(p) = crate::runtime::worker::current_green_inner() {
         // SAFETY: `p` came from `Arc::as_ptr` of the running green thread's control
-        // block, which its worker slot keeps alive while the thread runs, and `f` runs
-        // on this thread. The handle rebuilt from it is never dropped (`ManuallyDrop`),
-        // so the strong count it did not take is never given back.
+        // block, which its worker slot keeps alive while the thread runs. A
+        // `CurrentRef` is `!Send` (it holds a `PhantomData<*const ()>`), so it lives on
+        // this thread, and within the running thread's lifetime. The handle rebuilt
+        // from `p` is never dropped (`owned` is false), so the strong count it did not
+        // take is never given back.
         let inner = unsafe { Arc::from_raw(p) };
-        let t = std::mem::ManuallyDrop::new(Thread { inner });
-        return f(&t);
+        return CurrentRef {
+            t: std::mem::ManuallyDrop::new(Thread { inner }),
+            owned: false,
+            _not_send: std::marker::PhantomData,
+        };
     }
     // A kernel thread's wait is a futex round trip anyway: one clone is no cost there.
-    f(&current_kernel())
+    CurrentRef {
+        t: std::mem::ManuallyDrop::new(current_kernel()),
+        owned: true,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// The calling thread's handle, borrowed or owned; see [`current_ref`].
+pub(crate) struct CurrentRef {
+    t: std::mem::ManuallyDrop<Thread>,
+    /// `true`: `t` holds a strong count of its own (a kernel thread's clone).
+    owned: bool,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl std::ops::Deref for CurrentRef {
+    type Target = Thread;
+    #[inline(always)]
+    fn deref(&self) -> &Thread {
+        &self.t
+    }
+}
+
+impl Drop for CurrentRef {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: `owned` says `t` holds its own strong count, and it is dropped
+            // only here, once.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.t) }
+        }
+    }
 }
 
 /// The calling kernel thread's handle (never a green thread's).

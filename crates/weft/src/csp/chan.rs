@@ -11,7 +11,7 @@ use super::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 use super::landing::{self, LANDING};
-use super::waiter::{self, done, stash, Outcome, Waiter};
+use super::waiter::{self, done, stash, Outcome, WaitRef, Waiter, Waker};
 // Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
 #[cfg(loom)]
 use crate::loom::Thread;
@@ -37,7 +37,7 @@ const UNBOUNDED: usize = usize::MAX;
 /// A registration in a wait queue: whose (the waiting thread, see `waiter.rs`), for
 /// which case of its operation, and (for a sender) the value it offers.
 pub(crate) struct Entry<T> {
-    pub(crate) w: Thread,
+    pub(crate) w: WaitRef,
     pub(crate) case: usize,
     pub(crate) value: Option<T>,
 }
@@ -148,7 +148,7 @@ impl<T> State<T> {
     /// Hands `v` to the oldest claimable receiver, stashing it under the receiver's
     /// token; gives `v` back when no receiver can be claimed. Stale entries (whose
     /// owners committed elsewhere or aborted) are dropped on the way.
-    fn give_to_receiver(&mut self, mut v: T) -> Result<Thread, T> {
+    fn give_to_receiver(&mut self, mut v: T) -> Result<Waker, T> {
         while let Some(e) = self.receivers.pop_front() {
             // An abandoned receiver never runs again: its entry is dropped, unclaimed.
             if e.w.is_abandoned() {
@@ -160,17 +160,17 @@ impl<T> State<T> {
                 // which the entry's landing is written (a plain receive is queued on
                 // this channel alone), and the entry we removed is the operation's
                 // only one, so the landing is empty (rules 1 and 4).
-                unsafe { e.w.inner.landing.put(v) };
-                if e.w.claim(stash(LANDING)) {
-                    return Ok(e.w);
+                unsafe { e.w.landing().put(v) };
+                if let Some(waker) = e.w.claim(stash(LANDING)) {
+                    return Ok(waker);
                 }
                 // SAFETY: the owner aborted, so it never reads the landing for this
                 // operation, and it cannot leave before it takes this lock (rule 2);
                 // it holds the value we just wrote.
-                v = unsafe { e.w.inner.landing.take() };
-            } else if e.w.claim(stash(e.case)) {
+                v = unsafe { e.w.landing().take() };
+            } else if let Some(waker) = e.w.claim(stash(e.case)) {
                 self.stash.push((e.w.token(), e.case, v));
-                return Ok(e.w);
+                return Ok(waker);
             }
         }
         Err(v)
@@ -178,11 +178,11 @@ impl<T> State<T> {
 
     /// Takes the value of the oldest claimable sender. The values of stale entries go to
     /// the stash, where their owners find them.
-    fn take_from_sender(&mut self) -> Option<(T, Thread)> {
+    fn take_from_sender(&mut self) -> Option<(T, Waker)> {
         while let Some(mut e) = self.senders.pop_front() {
             let v = e.value.take().expect("a sender's entry holds its value");
-            if e.w.claim(done(e.case)) {
-                return Some((v, e.w));
+            if let Some(waker) = e.w.claim(done(e.case)) {
+                return Some((v, waker));
             }
             self.stash.push((e.w.token(), e.case, v));
         }
@@ -234,9 +234,9 @@ fn push_entry<T>(q: &mut VecDeque<Entry<T>>, e: Entry<T>) {
 }
 
 /// Wakes the owners of claimed records; called after the lock is released.
-fn wake_all(ts: Vec<Thread>) {
+fn wake_all(ts: Vec<Waker>) {
     for t in ts {
-        t.unpark();
+        t.wake();
     }
 }
 
@@ -260,7 +260,7 @@ impl<T> Chan<T> {
     /// The non-blocking part of a send, under the lock. `Ok(Some(w))`: handed to the
     /// receiver `w`, which the caller wakes after unlocking.
     #[inline]
-    fn send_now(&self, st: &mut State<T>, v: T) -> Result<Option<Thread>, SendFail<T>> {
+    fn send_now(&self, st: &mut State<T>, v: T) -> Result<Option<Waker>, SendFail<T>> {
         if st.closed || st.rx_gone {
             return Err(SendFail::Disconnected(v));
         }
@@ -278,7 +278,7 @@ impl<T> Chan<T> {
     /// The non-blocking part of a receive, under the lock. The second value is a sender
     /// to wake after unlocking.
     #[inline]
-    fn recv_now(&self, st: &mut State<T>) -> Result<(T, Option<Thread>), RecvFail> {
+    fn recv_now(&self, st: &mut State<T>) -> Result<(T, Option<Waker>), RecvFail> {
         if let Some(v) = st.buf.pop_front() {
             // A slot came free: the oldest blocked sender's value takes it.
             let woken = st.take_from_sender().map(|(sv, t)| {
@@ -297,19 +297,21 @@ impl<T> Chan<T> {
     }
 
     /// A send, spending one unit of the cooperative budget.
+    #[inline(always)]
     pub(crate) fn send(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
         spend();
         self.send_unmetered(v, wait)
     }
 
     /// A send that spends nothing (a `select` spends once for all its cases).
+    #[inline(always)]
     pub(crate) fn send_unmetered(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
         let mut st = self.state.lock();
         let v = match self.send_now(&mut st, v) {
             Ok(woken) => {
                 drop(st);
                 if let Some(t) = woken {
-                    t.unpark();
+                    t.wake();
                 }
                 return Ok(());
             }
@@ -323,44 +325,45 @@ impl<T> Chan<T> {
             }
             Wait::Until(d) => d,
         };
-        waiter::begin(|w| {
-            push_entry(
-                &mut st.senders,
-                Entry {
-                    w: w.clone(),
-                    case: 0,
-                    value: Some(v),
-                },
-            );
-            drop(st);
-            match w.wait(&SEND, deadline) {
-                Outcome::Selected(_, false) => Ok(()),
-                Outcome::Selected(_, true) => {
-                    let v = self.state.lock().take_stash(w.token(), 0);
-                    Err(SendFail::Disconnected(v.expect("a handed-back value")))
-                }
-                Outcome::Aborted => {
-                    let v = self.state.lock().remove_sender(w, 0);
-                    Err(SendFail::Full(v.expect("an aborted sender's value")))
-                }
+        let w = waiter::begin();
+        push_entry(
+            &mut st.senders,
+            Entry {
+                w: WaitRef::new(&w),
+                case: 0,
+                value: Some(v),
+            },
+        );
+        drop(st);
+        match w.wait(&SEND, deadline) {
+            Outcome::Selected(_, false) => Ok(()),
+            Outcome::Selected(_, true) => {
+                let v = self.state.lock().take_stash(w.token(), 0);
+                Err(SendFail::Disconnected(v.expect("a handed-back value")))
             }
-        })
+            Outcome::Aborted => {
+                let v = self.state.lock().remove_sender(&w, 0);
+                Err(SendFail::Full(v.expect("an aborted sender's value")))
+            }
+        }
     }
 
     /// A receive, spending one unit of the cooperative budget.
+    #[inline(always)]
     pub(crate) fn recv(&self, wait: Wait) -> Result<T, RecvFail> {
         spend();
         self.recv_unmetered(wait)
     }
 
     /// A receive that spends nothing (a `select` spends once for all its cases).
+    #[inline(always)]
     pub(crate) fn recv_unmetered(&self, wait: Wait) -> Result<T, RecvFail> {
         let mut st = self.state.lock();
         match self.recv_now(&mut st) {
             Ok((v, woken)) => {
                 drop(st);
                 if let Some(t) = woken {
-                    t.unpark();
+                    t.wake();
                 }
                 return Ok(v);
             }
@@ -374,35 +377,34 @@ impl<T> Chan<T> {
             }
             Wait::Until(d) => d,
         };
-        waiter::begin(|w| {
-            push_entry(
-                &mut st.receivers,
-                Entry {
-                    w: w.clone(),
-                    case: LANDING,
-                    value: None,
-                },
-            );
-            drop(st);
-            match w.wait(&RECV, deadline) {
-                Outcome::Selected(_, true) if landing::fits::<T>() => {
-                    // SAFETY: the wait returned `STASH(LANDING)`: a partner wrote a
-                    // `T` into our landing before its claim, which our wait acquired,
-                    // and nobody touches the landing again for this operation
-                    // (`landing.rs`, rule 3).
-                    Ok(unsafe { w.inner.landing.take::<T>() })
-                }
-                Outcome::Selected(_, true) => {
-                    let v = self.state.lock().take_stash(w.token(), LANDING);
-                    Ok(v.expect("a value handed to a claimed receiver"))
-                }
-                Outcome::Selected(_, false) => Err(RecvFail::Disconnected),
-                Outcome::Aborted => {
-                    self.state.lock().remove_receiver(w, LANDING);
-                    Err(RecvFail::Empty)
-                }
+        let w = waiter::begin();
+        push_entry(
+            &mut st.receivers,
+            Entry {
+                w: WaitRef::new(&w),
+                case: LANDING,
+                value: None,
+            },
+        );
+        drop(st);
+        match w.wait(&RECV, deadline) {
+            Outcome::Selected(_, true) if landing::fits::<T>() => {
+                // SAFETY: the wait returned `STASH(LANDING)`: a partner wrote a `T`
+                // into our landing before its claim, which our wait acquired, and
+                // nobody touches the landing again for this operation (`landing.rs`,
+                // rule 3).
+                Ok(unsafe { w.inner.landing.take::<T>() })
             }
-        })
+            Outcome::Selected(_, true) => {
+                let v = self.state.lock().take_stash(w.token(), LANDING);
+                Ok(v.expect("a value handed to a claimed receiver"))
+            }
+            Outcome::Selected(_, false) => Err(RecvFail::Disconnected),
+            Outcome::Aborted => {
+                self.state.lock().remove_receiver(&w, LANDING);
+                Err(RecvFail::Empty)
+            }
+        }
     }
 
     /// No more sends: wakes every receiver (they drain the buffer, then see the end)
@@ -415,8 +417,11 @@ impl<T> Chan<T> {
         st.closed = true;
         let mut woken = Vec::new();
         for e in std::mem::take(&mut st.receivers) {
-            if !e.w.is_abandoned() && e.w.claim(done(e.case)) {
-                woken.push(e.w);
+            if e.w.is_abandoned() {
+                continue;
+            }
+            if let Some(waker) = e.w.claim(done(e.case)) {
+                woken.push(waker);
             }
         }
         Self::hand_back_senders(&mut st, &mut woken);
@@ -425,12 +430,12 @@ impl<T> Chan<T> {
         true
     }
 
-    fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Thread>) {
+    fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Waker>) {
         for mut e in std::mem::take(&mut st.senders) {
             let v = e.value.take().expect("a sender's entry holds its value");
             st.stash.push((e.w.token(), e.case, v));
-            if e.w.claim(stash(e.case)) {
-                woken.push(e.w);
+            if let Some(waker) = e.w.claim(stash(e.case)) {
+                woken.push(waker);
             }
         }
     }
@@ -466,7 +471,7 @@ impl<T> Chan<T> {
             push_entry(
                 &mut st.receivers,
                 Entry {
-                    w: w.clone(),
+                    w: WaitRef::new(w),
                     case,
                     value: None,
                 },
@@ -492,7 +497,7 @@ impl<T> Chan<T> {
         push_entry(
             &mut st.senders,
             Entry {
-                w: w.clone(),
+                w: WaitRef::new(w),
                 case,
                 value: Some(v),
             },
@@ -611,6 +616,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(6).unwrap_err().into_inner(), 6);
     /// ```
+    #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         match self.chan.send(value, Wait::Until(None)) {
             Ok(()) => Ok(()),
@@ -772,6 +778,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv(), Ok(9));
     /// assert!(rx.recv().is_err()); // the sender is gone
     /// ```
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
     }
@@ -995,6 +1002,7 @@ pub struct IntoIter<T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[inline(always)]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -1009,6 +1017,7 @@ impl<T> Iterator for TryIter<'_, T> {
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
+    #[inline(always)]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }

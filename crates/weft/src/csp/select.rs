@@ -348,7 +348,9 @@ where
         //    back to the fast path (after aborting, so that no partner commits us).
         // `Some(result)`: the select is over; `None`: a case became ready while
         // registering, back to the fast path.
-        let done = waiter::begin(|w| {
+        let done = {
+            let me = waiter::begin();
+            let w: &Thread = &me;
             let mut registered = 0;
             let mut ready = false;
             for &i in order.iter() {
@@ -377,11 +379,12 @@ where
             }
             if let Some((i, stashed)) = selected {
                 cases[i].complete(w, i, stashed);
-                return Some(Some(i));
+                Some(Some(i))
+            } else {
+                // Aborted: timed out, unless a case was found ready.
+                (!ready).then_some(None)
             }
-            // Aborted: timed out, unless a case was found ready.
-            (!ready).then_some(None)
-        });
+        };
         if let Some(r) = done {
             return r;
         }

@@ -28,13 +28,38 @@
 //! operation may still unpark the thread after it returned; parks allow spurious
 //! wake-ups, and every wait loop re-reads the word.
 //!
-//! Entries hold a clone of the handle (one reference count); a claimer moves it out of
-//! the entry it removed and wakes the owner through it after releasing the channel's
-//! lock, so the control block stays alive however quickly the owner returns. The
-//! owner itself waits through a borrowed handle ([`crate::thread::with_current`]): a
-//! blocking operation costs two reference-count updates and allocates nothing.
+//! # Entries hold no reference count
+//!
+//! An entry points to its owner's control block with a plain pointer ([`WaitRef`]).
+//! While the entry is queued, and while a partner that removed it still holds the
+//! channel's lock, the owner is inside its operation: it cannot return before a claim
+//! (it waits for one) or after an abort without first taking that lock to withdraw the
+//! entry. A running thread's control block is alive (its worker slot, or for a kernel
+//! thread its own handle, holds it). So the pointer is valid wherever it is used under
+//! the lock.
+//!
+//! The wake-up after a claim happens *after* the lock is released, and by then the
+//! owner may have returned (a kernel thread spinning on its word, or a green thread
+//! woken spuriously). A claim therefore yields a [`Waker`], which is one of:
+//!
+//! * **owned**: the claimer took one strong count of the control block *before* its
+//!   claim (under the lock, while the block is surely alive) and gives it back after
+//!   the unpark; or
+//! * **local**: the owner is a green thread whose home worker is the one the claimer
+//!   runs on, in its current turn. The owner cannot run before this turn ends, so it
+//!   cannot return, finish and free its block before the unpark: no count is needed.
+//!   The claimer must not switch away between the claim and the wake-up (a `Waker` is
+//!   `!Send`, and the code between them never parks or yields; a future preemption of
+//!   green threads must treat that window as a runtime critical section).
+//!
+//! The ping-pong of two green threads on one worker, the common case, so takes no
+//! reference count at all. The owner itself waits through a borrowed handle
+//! ([`crate::thread::current_ref`]); a blocking operation allocates nothing.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
 
 // Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
 #[cfg(loom)]
@@ -80,47 +105,200 @@ impl Outcome {
     }
 }
 
-/// Runs `f` with the calling thread's handle, its channel state word reset to
-/// `WAITING`: the start of a blocking operation (see the module docs for why the reset
-/// is sound).
-#[inline]
-pub(crate) fn begin<R>(f: impl FnOnce(&Thread) -> R) -> R {
-    with_current(|me| {
-        me.inner.chan.store(WAITING, Ordering::Relaxed);
-        f(me)
-    })
+#[cfg(loom)]
+use crate::loom::model::ThreadInner;
+#[cfg(not(loom))]
+use crate::thread::ThreadInner;
+
+/// A queue entry's pointer to its owner's control block, with no reference count.
+/// Use it only under the lock of the channel whose queue holds (or, for a partner
+/// that just removed it, held) the entry: see the module docs for why the block is
+/// alive there.
+pub(crate) struct WaitRef(NonNull<ThreadInner>);
+
+// SAFETY: a `WaitRef` is a pointer to a control block, which is `Sync` (atomics, the
+// landing's protocol, immutable fields); it is only dereferenced under the rules in
+// the module docs, from whichever thread holds the channel's lock.
+unsafe impl Send for WaitRef {}
+
+impl WaitRef {
+    /// The entry of `me`'s current operation.
+    #[inline(always)]
+    pub(crate) fn new(me: &Thread) -> Self {
+        // `Arc::as_ptr`, not a reference: the pointer keeps the provenance of the whole
+        // allocation, which `Arc::increment_strong_count` needs to reach the counts.
+        let p = Arc::as_ptr(&me.inner).cast_mut();
+        // SAFETY: `Arc::as_ptr` never returns null.
+        WaitRef(unsafe { NonNull::new_unchecked(p) })
+    }
+
+    #[inline(always)]
+    fn inner(&self) -> &ThreadInner {
+        // SAFETY: callers hold the lock of the channel whose queue holds (or just held)
+        // this entry, so its owner is inside the operation and its control block is
+        // alive (module docs).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The key of the owner's values in a stash (see [`Waiter::token`]): the control
+    /// block's address.
+    #[inline(always)]
+    pub(crate) fn token(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// `true` when the entry is `t`'s.
+    #[inline(always)]
+    pub(crate) fn same(&self, t: &Thread) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&t.inner))
+    }
+
+    /// `true` when the owner is a green thread left parked by a runtime that was shut
+    /// down: it never runs again, so nothing may be handed to it (a value "delivered"
+    /// to it would be lost, and a rendezvous send would succeed with no receive). Under
+    /// loom no thread is ever abandoned.
+    #[inline(always)]
+    pub(crate) fn is_abandoned(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.inner().lot.is_abandoned();
+        #[cfg(loom)]
+        false
+    }
+
+    /// `true` while no one has claimed or aborted the operation.
+    #[inline(always)]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.inner().chan.load(Ordering::Acquire) == WAITING
+    }
+
+    /// `true` while the operation can still be committed by a partner: nobody claimed
+    /// or aborted it, and its owner was not abandoned.
+    #[inline(always)]
+    pub(crate) fn is_claimable(&self) -> bool {
+        self.is_waiting() && !self.is_abandoned()
+    }
+
+    /// The owner's landing slot (`landing.rs`).
+    #[inline(always)]
+    pub(crate) fn landing(&self) -> &super::landing::Landing {
+        &self.inner().landing
+    }
+
+    /// A partner's claim (`WAITING` to `to`), under the channel's lock: the [`Waker`]
+    /// to wake the owner with after the lock is released, or `None` when the owner
+    /// already committed elsewhere or aborted.
+    #[inline(always)]
+    pub(crate) fn claim(&self, to: usize) -> Option<Waker> {
+        let inner = self.inner();
+        #[cfg(not(loom))]
+        let owned = !inner.is_home_here();
+        #[cfg(loom)]
+        let owned = true;
+        if owned {
+            // SAFETY: the block came from an `Arc` (a `Thread`) and is alive (see
+            // `inner`); the count taken here is given back by the `Waker`, or below.
+            unsafe { Arc::increment_strong_count(self.0.as_ptr()) };
+        }
+        if inner
+            .chan
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Some(Waker {
+                p: self.0,
+                owned,
+                _not_send: PhantomData,
+            });
+        }
+        if owned {
+            // SAFETY: gives back the count taken above; the owner still holds its own
+            // (it has not returned: we hold the lock it needs to withdraw this entry).
+            unsafe { Arc::decrement_strong_count(self.0.as_ptr()) };
+        }
+        None
+    }
 }
 
+/// The right to wake the owner of a claimed operation, once, after the channel's lock
+/// is released (see the module docs: it holds a strong count, or the owner is parked
+/// on this very worker). `!Send`: it must be used on the thread that claimed.
+#[must_use = "a claimed operation's owner waits for this wake-up"]
+pub(crate) struct Waker {
+    p: NonNull<ThreadInner>,
+    /// `true`: holds one strong count of the block.
+    owned: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Waker {
+    /// Unparks the owner.
+    #[inline(always)]
+    pub(crate) fn wake(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        if me.owned {
+            // SAFETY: `owned`: this `Waker` holds one strong count, taken in `claim`
+            // from a block made by an `Arc`; the `Thread` rebuilt here owns it and gives
+            // it back when dropped, and the `ManuallyDrop` keeps `Drop` from doing so
+            // twice.
+            let inner = unsafe { Arc::from_raw(me.p.as_ptr()) };
+            let t = Thread { inner };
+            t.unpark();
+        } else {
+            // (Under loom every `Waker` is owned.)
+            #[cfg(not(loom))]
+            // SAFETY: not owned: the owner is a green thread parked on the worker that
+            // runs us, in this turn, so it has not run since the claim and its slot
+            // still holds its block (module docs).
+            unsafe { me.p.as_ref() }.unpark();
+        }
+    }
+}
+
+impl Drop for Waker {
+    /// A `Waker` dropped unused (only if a panic unwinds past it) gives its count back.
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: the count this `Waker` holds, given back once.
+            unsafe { Arc::decrement_strong_count(self.p.as_ptr()) };
+        }
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker").field("owned", &self.owned).finish()
+    }
+}
+
+/// The calling thread's handle, its channel state word reset to `WAITING`: the start
+/// of a blocking operation (see the module docs for why the reset is sound).
+#[inline(always)]
+pub(crate) fn begin() -> Me {
+    let me = current_ref();
+    me.inner.chan.store(WAITING, Ordering::Relaxed);
+    me
+}
+
+/// The handle a blocking operation waits through (`thread::CurrentRef`; under loom the
+/// model thread's handle).
 #[cfg(not(loom))]
-use crate::thread::with_current;
+pub(crate) type Me = crate::thread::CurrentRef;
+#[cfg(not(loom))]
+use crate::thread::current_ref;
 
 #[cfg(loom)]
-fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
-    f(&crate::loom::current())
+pub(crate) type Me = Thread;
+#[cfg(loom)]
+fn current_ref() -> Thread {
+    crate::loom::current()
 }
 
-/// A waiting thread as the channels see it. See the module docs.
+/// A waiting thread as its own operation sees it (partners see a [`WaitRef`]). See
+/// the module docs.
 pub(crate) trait Waiter {
     /// The key of this operation's values in a channel's stash (the control block's
     /// address: unique while the thread lives, and never odd).
     fn token(&self) -> usize;
-    /// `true` when `other` is the same thread.
-    fn same(&self, other: &Self) -> bool;
-    /// `true` when the owner is a green thread left parked by a runtime that was shut
-    /// down: it never runs again, so nothing may be handed to it (a value "delivered"
-    /// to it would be lost, and a rendezvous send would succeed with no receive).
-    fn is_abandoned(&self) -> bool;
-    /// `true` while no one has claimed or aborted the operation.
-    fn is_waiting(&self) -> bool;
-    /// `true` while the operation can still be committed by a partner: nobody claimed
-    /// or aborted it, and its owner was not abandoned.
-    fn is_claimable(&self) -> bool {
-        self.is_waiting() && !self.is_abandoned()
-    }
-    /// A partner's claim: moves `WAITING` to `to` (a [`done`] or [`stash`] word).
-    /// Called with the lock of the channel holding the entry; `false` when the owner
-    /// already committed (elsewhere) or aborted.
-    fn claim(&self, to: usize) -> bool;
     /// The owner's abort: `Aborted` if it won, else how a partner completed it.
     fn abort(&self) -> Outcome;
     /// Blocks the owner until a partner claims the operation or `deadline` passes (then
@@ -132,37 +310,6 @@ impl Waiter for Thread {
     #[inline]
     fn token(&self) -> usize {
         std::sync::Arc::as_ptr(&self.inner) as usize
-    }
-
-    #[inline]
-    fn same(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    #[cfg(not(loom))]
-    #[inline]
-    fn is_abandoned(&self) -> bool {
-        self.inner.lot.is_abandoned()
-    }
-
-    /// Under loom no thread is ever abandoned.
-    #[cfg(loom)]
-    #[inline]
-    fn is_abandoned(&self) -> bool {
-        false
-    }
-
-    #[inline]
-    fn is_waiting(&self) -> bool {
-        self.inner.chan.load(Ordering::Acquire) == WAITING
-    }
-
-    #[inline]
-    fn claim(&self, to: usize) -> bool {
-        self.inner
-            .chan
-            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
     }
 
     #[inline]
@@ -178,6 +325,7 @@ impl Waiter for Thread {
         }
     }
 
+    #[inline(always)]
     fn wait(&self, reason: &'static WaitReason, deadline: Option<Instant>) -> Outcome {
         let state = &self.inner.chan;
         // (Under loom the spin is left out: the model explores the park and the claim.)
@@ -210,7 +358,7 @@ impl Waiter for Thread {
 
 /// `park_on`, `true` when the deadline passed.
 #[cfg(not(loom))]
-#[inline]
+#[inline(always)]
 fn park_timed_out(reason: &'static WaitReason, deadline: Option<Instant>) -> bool {
     crate::park::park_on(reason, deadline).timed_out()
 }

@@ -116,7 +116,7 @@ pub fn park_deadline(deadline: Instant) -> Unparked {
 
 /// The general form: park, saying what the thread waits on, until unparked or until
 /// `deadline` (`None`: no deadline).
-#[inline]
+#[inline(always)]
 pub fn park_on(reason: &'static WaitReason, deadline: Option<Instant>) -> Unparked {
     if let Some(me) = worker::current_green_inner() {
         // SAFETY: `current_green_inner` returns the control block of the green thread

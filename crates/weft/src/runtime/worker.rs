@@ -590,6 +590,16 @@ impl Drop for AbortOnUnwind {
     }
 }
 
+/// `true` when the caller runs on worker `home` of runtime `shared`.
+#[inline(always)]
+pub(crate) fn is_current_worker(shared: &Arc<Shared>, home: &AtomicU32) -> bool {
+    with_local(|l| {
+        l.is_some_and(|l| {
+            l.index == home.load(Ordering::Relaxed) as usize && Arc::ptr_eq(&l.shared, shared)
+        })
+    })
+}
+
 /// Makes the started green thread (`home`, `slot`) runnable: on the current worker's
 /// run queue when that is its home, else through its home's inbox.
 pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
