@@ -159,7 +159,7 @@ impl Thread {
 
 impl ThreadInner {
     /// [`Thread::unpark`], through the control block.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unpark(&self) {
         if self.park.unpark() {
             match &self.green {

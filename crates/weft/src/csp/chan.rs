@@ -42,12 +42,14 @@ pub(crate) struct Entry<T> {
     pub(crate) value: Option<T>,
 }
 
-/// A collection allocated on first use: a channel that never buffers (a rendezvous) or
-/// never stashes keeps 8 bytes for it, not 24 or 32 (an idle `Chan<u64>` is 120 bytes,
-/// 136 with the `Arc`'s counts: malloc's 144-byte class; crossbeam's zero-capacity
-/// channel takes 160).
-#[derive(Default)]
+/// A collection allocated on first use (see [`Extras`]).
 pub(crate) struct Lazy<C>(Option<Box<C>>);
+
+impl<C> Default for Lazy<C> {
+    fn default() -> Self {
+        Lazy(None)
+    }
+}
 
 impl<C: Default> Lazy<C> {
     /// The collection, allocated if it was not yet.
@@ -57,61 +59,151 @@ impl<C: Default> Lazy<C> {
     }
 }
 
-impl<T> Lazy<VecDeque<T>> {
-    #[inline]
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |b| b.len())
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    #[inline]
-    fn push_back(&mut self, v: T) {
-        self.get_mut().push_back(v);
-    }
-
-    #[inline]
-    fn pop_front(&mut self) -> Option<T> {
-        self.0.as_mut()?.pop_front()
-    }
-}
-
-impl<E> Lazy<Vec<E>> {
-    #[inline]
-    fn push(&mut self, e: E) {
-        self.get_mut().push(e);
-    }
-
-    #[cfg(all(test, not(loom)))]
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |v| v.len())
-    }
-
-    #[cfg(all(test, not(loom)))]
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Everything the channel's lock protects.
-pub(crate) struct State<T> {
-    buf: Lazy<VecDeque<T>>,
-    /// Blocked senders (and `select` send cases), oldest first; each holds its value.
-    senders: VecDeque<Entry<T>>,
-    /// Blocked receivers (and `select` receive cases), oldest first.
-    receivers: VecDeque<Entry<T>>,
+/// The parts of a channel's state that a rendezvous with at most one blocked process
+/// on each side never needs, allocated together on first use: such a channel (a
+/// million of them, each with one process blocked on it) allocates nothing but itself.
+pub(crate) struct Extras<T> {
+    buf: VecDeque<T>,
     /// Values addressed to one waiter record's case: a value handed to a claimed
     /// receiver, or a sender's value handed back (claimed on disconnection, or found
     /// already committed or aborted by a partner). Keyed by (token, case); the owner
     /// always takes its values out before its operation returns.
-    stash: Lazy<Vec<(usize, usize, T)>>,
+    stash: Vec<(usize, usize, T)>,
+    /// Blocked senders after the first, oldest first.
+    senders: VecDeque<Entry<T>>,
+    /// Blocked receivers after the first, oldest first.
+    receivers: VecDeque<Entry<T>>,
+}
+
+impl<T> Default for Extras<T> {
+    fn default() -> Self {
+        Extras {
+            buf: VecDeque::new(),
+            stash: Vec::new(),
+            senders: VecDeque::new(),
+            receivers: VecDeque::new(),
+        }
+    }
+}
+
+/// Which of a channel's two wait queues.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Side {
+    /// Blocked senders (and `select` send cases); each entry holds its value.
+    Tx,
+    /// Blocked receivers (and `select` receive cases).
+    Rx,
+}
+
+/// Everything the channel's lock protects.
+///
+/// Each wait queue is FIFO, its oldest entry inline (`senders`, `receivers`), the others
+/// in [`Extras`]; the inline place is empty only when the others are. An idle
+/// `Chan<u64>` is 112 bytes, 128 with the `Arc`'s counts: malloc's 144-byte class, with
+/// or without one blocked process (crossbeam's zero-capacity channel takes 160 idle).
+pub(crate) struct State<T> {
+    extras: Lazy<Extras<T>>,
+    /// The oldest blocked sender.
+    senders: Option<Entry<T>>,
+    /// The oldest blocked receiver.
+    receivers: Option<Entry<T>>,
     /// No more sends: `close` was called or every sender is gone.
     closed: bool,
     /// Every receiver is gone.
     rx_gone: bool,
+}
+
+impl<T> State<T> {
+    #[inline(always)]
+    fn first(&mut self, side: Side) -> &mut Option<Entry<T>> {
+        match side {
+            Side::Tx => &mut self.senders,
+            Side::Rx => &mut self.receivers,
+        }
+    }
+
+    #[inline(always)]
+    fn rest(&mut self, side: Side) -> Option<&mut VecDeque<Entry<T>>> {
+        let x = self.extras.0.as_deref_mut()?;
+        Some(match side {
+            Side::Tx => &mut x.senders,
+            Side::Rx => &mut x.receivers,
+        })
+    }
+
+    /// Queues an entry at the back.
+    #[inline(always)]
+    fn push_waiter(&mut self, side: Side, e: Entry<T>) {
+        let first = self.first(side);
+        if first.is_none() {
+            *first = Some(e);
+            return;
+        }
+        let x = self.extras.get_mut();
+        match side {
+            Side::Tx => x.senders.push_back(e),
+            Side::Rx => x.receivers.push_back(e),
+        }
+    }
+
+    /// Takes the oldest entry out.
+    #[inline(always)]
+    fn pop_waiter(&mut self, side: Side) -> Option<Entry<T>> {
+        let e = self.first(side).take()?;
+        if let Some(next) = self.rest(side).and_then(VecDeque::pop_front) {
+            *self.first(side) = Some(next);
+        }
+        Some(e)
+    }
+
+    /// The queued entries, oldest first.
+    fn waiters(&self, side: Side) -> impl Iterator<Item = &Entry<T>> {
+        let x = self.extras.0.as_deref();
+        let (first, rest) = match side {
+            Side::Tx => (&self.senders, x.map(|x| &x.senders)),
+            Side::Rx => (&self.receivers, x.map(|x| &x.receivers)),
+        };
+        first.iter().chain(rest.into_iter().flatten())
+    }
+
+    /// Takes out the oldest entry that `pred` picks.
+    fn remove_waiter(&mut self, side: Side, pred: impl Fn(&Entry<T>) -> bool) -> Option<Entry<T>> {
+        if self.first(side).as_ref().is_some_and(&pred) {
+            return self.pop_waiter(side);
+        }
+        let rest = self.rest(side)?;
+        let i = rest.iter().position(pred)?;
+        rest.remove(i)
+    }
+
+    /// Empties a queue; the entries, oldest first.
+    fn take_waiters(&mut self, side: Side) -> Vec<Entry<T>> {
+        let mut all: Vec<Entry<T>> = self.first(side).take().into_iter().collect();
+        if let Some(rest) = self.rest(side) {
+            all.extend(rest.drain(..));
+        }
+        all
+    }
+
+    #[inline(always)]
+    fn buf_len(&self) -> usize {
+        self.extras.0.as_ref().map_or(0, |x| x.buf.len())
+    }
+
+    #[inline(always)]
+    fn buf_push(&mut self, v: T) {
+        self.extras.get_mut().buf.push_back(v);
+    }
+
+    #[inline(always)]
+    fn buf_pop(&mut self) -> Option<T> {
+        self.extras.0.as_mut()?.buf.pop_front()
+    }
+
+    #[inline]
+    fn stash_push(&mut self, token: usize, case: usize, v: T) {
+        self.extras.get_mut().stash.push((token, case, v));
+    }
 }
 
 /// The shared part of a channel.
@@ -148,8 +240,9 @@ impl<T> State<T> {
     /// Hands `v` to the oldest claimable receiver, stashing it under the receiver's
     /// token; gives `v` back when no receiver can be claimed. Stale entries (whose
     /// owners committed elsewhere or aborted) are dropped on the way.
+    #[inline(always)]
     fn give_to_receiver(&mut self, mut v: T) -> Result<Waker, T> {
-        while let Some(e) = self.receivers.pop_front() {
+        while let Some(e) = self.pop_waiter(Side::Rx) {
             // An abandoned receiver never runs again: its entry is dropped, unclaimed.
             if e.w.is_abandoned() {
                 continue;
@@ -169,7 +262,7 @@ impl<T> State<T> {
                 // it holds the value we just wrote.
                 v = unsafe { e.w.landing().take() };
             } else if let Some(waker) = e.w.claim(stash(e.case)) {
-                self.stash.push((e.w.token(), e.case, v));
+                self.stash_push(e.w.token(), e.case, v);
                 return Ok(waker);
             }
         }
@@ -178,19 +271,20 @@ impl<T> State<T> {
 
     /// Takes the value of the oldest claimable sender. The values of stale entries go to
     /// the stash, where their owners find them.
+    #[inline(always)]
     fn take_from_sender(&mut self) -> Option<(T, Waker)> {
-        while let Some(mut e) = self.senders.pop_front() {
+        while let Some(mut e) = self.pop_waiter(Side::Tx) {
             let v = e.value.take().expect("a sender's entry holds its value");
             if let Some(waker) = e.w.claim(done(e.case)) {
                 return Some((v, waker));
             }
-            self.stash.push((e.w.token(), e.case, v));
+            self.stash_push(e.w.token(), e.case, v);
         }
         None
     }
 
     fn take_stash(&mut self, token: usize, case: usize) -> Option<T> {
-        let stash = self.stash.0.as_mut()?;
+        let stash = &mut self.extras.0.as_mut()?.stash;
         let i = stash
             .iter()
             .position(|&(t, c, _)| t == token && c == case)?;
@@ -199,38 +293,17 @@ impl<T> State<T> {
 
     /// Removes a receive registration, if it is still queued.
     fn remove_receiver(&mut self, w: &Thread, case: usize) {
-        if let Some(i) = self
-            .receivers
-            .iter()
-            .position(|e| e.w.same(w) && e.case == case)
-        {
-            self.receivers.remove(i);
-        }
+        self.remove_waiter(Side::Rx, |e| e.w.same(w) && e.case == case);
     }
 
     /// Removes a send registration and gives its value back: from the queue, or from the
     /// stash where a partner that found it stale left it.
     fn remove_sender(&mut self, w: &Thread, case: usize) -> Option<T> {
-        if let Some(i) = self
-            .senders
-            .iter()
-            .position(|e| e.w.same(w) && e.case == case)
-        {
-            return self.senders.remove(i).and_then(|e| e.value);
+        if let Some(e) = self.remove_waiter(Side::Tx, |e| e.w.same(w) && e.case == case) {
+            return e.value;
         }
         self.take_stash(w.token(), case)
     }
-}
-
-/// Queues a waiter's entry. A queue's first allocation holds one entry, not the four
-/// `VecDeque` starts with: a channel with one blocked process (a million of them, each
-/// waiting on its own channel) keeps 48 bytes of queue, not 144.
-#[inline]
-fn push_entry<T>(q: &mut VecDeque<Entry<T>>, e: Entry<T>) {
-    if q.capacity() == 0 {
-        q.reserve_exact(1);
-    }
-    q.push_back(e);
 }
 
 /// Wakes the owners of claimed records; called after the lock is released.
@@ -244,10 +317,9 @@ impl<T> Chan<T> {
     fn new(cap: usize) -> Self {
         Chan {
             state: SpinLock::new(State {
-                buf: Lazy::default(),
-                senders: VecDeque::new(),
-                receivers: VecDeque::new(),
-                stash: Lazy::default(),
+                extras: Lazy::default(),
+                senders: None,
+                receivers: None,
                 closed: false,
                 rx_gone: false,
             }),
@@ -259,7 +331,7 @@ impl<T> Chan<T> {
 
     /// The non-blocking part of a send, under the lock. `Ok(Some(w))`: handed to the
     /// receiver `w`, which the caller wakes after unlocking.
-    #[inline]
+    #[inline(always)]
     fn send_now(&self, st: &mut State<T>, v: T) -> Result<Option<Waker>, SendFail<T>> {
         if st.closed || st.rx_gone {
             return Err(SendFail::Disconnected(v));
@@ -268,8 +340,8 @@ impl<T> Chan<T> {
             Ok(w) => return Ok(Some(w)),
             Err(v) => v,
         };
-        if st.buf.len() < self.cap {
-            st.buf.push_back(v);
+        if st.buf_len() < self.cap {
+            st.buf_push(v);
             return Ok(None);
         }
         Err(SendFail::Full(v))
@@ -277,12 +349,12 @@ impl<T> Chan<T> {
 
     /// The non-blocking part of a receive, under the lock. The second value is a sender
     /// to wake after unlocking.
-    #[inline]
+    #[inline(always)]
     fn recv_now(&self, st: &mut State<T>) -> Result<(T, Option<Waker>), RecvFail> {
-        if let Some(v) = st.buf.pop_front() {
+        if let Some(v) = st.buf_pop() {
             // A slot came free: the oldest blocked sender's value takes it.
             let woken = st.take_from_sender().map(|(sv, t)| {
-                st.buf.push_back(sv);
+                st.buf_push(sv);
                 t
             });
             return Ok((v, woken));
@@ -326,8 +398,8 @@ impl<T> Chan<T> {
             Wait::Until(d) => d,
         };
         let w = waiter::begin();
-        push_entry(
-            &mut st.senders,
+        st.push_waiter(
+            Side::Tx,
             Entry {
                 w: WaitRef::new(&w),
                 case: 0,
@@ -378,8 +450,8 @@ impl<T> Chan<T> {
             Wait::Until(d) => d,
         };
         let w = waiter::begin();
-        push_entry(
-            &mut st.receivers,
+        st.push_waiter(
+            Side::Rx,
             Entry {
                 w: WaitRef::new(&w),
                 case: LANDING,
@@ -416,7 +488,7 @@ impl<T> Chan<T> {
         }
         st.closed = true;
         let mut woken = Vec::new();
-        for e in std::mem::take(&mut st.receivers) {
+        for e in st.take_waiters(Side::Rx) {
             if e.w.is_abandoned() {
                 continue;
             }
@@ -431,9 +503,9 @@ impl<T> Chan<T> {
     }
 
     fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Waker>) {
-        for mut e in std::mem::take(&mut st.senders) {
+        for mut e in st.take_waiters(Side::Tx) {
             let v = e.value.take().expect("a sender's entry holds its value");
-            st.stash.push((e.w.token(), e.case, v));
+            st.stash_push(e.w.token(), e.case, v);
             if let Some(waker) = e.w.claim(stash(e.case)) {
                 woken.push(waker);
             }
@@ -445,7 +517,7 @@ impl<T> Chan<T> {
     fn disconnect_receivers(&self) {
         let mut st = self.state.lock();
         st.rx_gone = true;
-        let buffered = std::mem::take(&mut st.buf);
+        let buffered = st.extras.0.as_mut().map(|x| std::mem::take(&mut x.buf));
         let mut woken = Vec::new();
         Self::hand_back_senders(&mut st, &mut woken);
         drop(st);
@@ -459,17 +531,16 @@ impl<T> Chan<T> {
     /// case is ready now, ignoring `w`'s own send entries.
     pub(crate) fn register_recv(&self, w: &Thread, case: usize) -> bool {
         let mut st = self.state.lock();
-        let ready = !st.buf.is_empty()
+        let ready = st.buf_len() > 0
             || st.closed
             || st
-                .senders
-                .iter()
+                .waiters(Side::Tx)
                 // An abandoned sender's value is still taken (its send never returns):
                 // only a receiver must not be handed anything once abandoned.
                 .any(|e| !e.w.same(w) && e.w.is_waiting());
         if !ready {
-            push_entry(
-                &mut st.receivers,
+            st.push_waiter(
+                Side::Rx,
                 Entry {
                     w: WaitRef::new(w),
                     case,
@@ -486,16 +557,15 @@ impl<T> Chan<T> {
         let mut st = self.state.lock();
         let ready = st.closed
             || st.rx_gone
-            || st.buf.len() < self.cap
+            || st.buf_len() < self.cap
             || st
-                .receivers
-                .iter()
+                .waiters(Side::Rx)
                 .any(|e| !e.w.same(w) && e.w.is_claimable());
         if ready {
             return Err(v);
         }
-        push_entry(
-            &mut st.senders,
+        st.push_waiter(
+            Side::Tx,
             Entry {
                 w: WaitRef::new(w),
                 case,
@@ -520,7 +590,7 @@ impl<T> Chan<T> {
 
     /// Leaves `v` in the stash under (`token`, `case`).
     pub(crate) fn put_stashed(&self, token: usize, case: usize, v: T) {
-        self.state.lock().stash.push((token, case, v));
+        self.state.lock().stash_push(token, case, v);
     }
 }
 
@@ -616,7 +686,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(6).unwrap_err().into_inner(), 6);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         match self.chan.send(value, Wait::Until(None)) {
             Ok(()) => Ok(()),
@@ -729,7 +799,7 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf.len()
+        self.chan.state.lock().buf_len()
     }
 
     /// `true` when nothing is buffered.
@@ -778,7 +848,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv(), Ok(9));
     /// assert!(rx.recv().is_err()); // the sender is gone
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(Wait::Until(None)).map_err(|_| RecvError)
     }
@@ -878,7 +948,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn is_disconnected(&self) -> bool {
         let st = self.chan.state.lock();
-        st.closed && st.buf.is_empty()
+        st.closed && st.buf_len() == 0
     }
 
     /// The number of buffered values.
@@ -889,7 +959,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf.len()
+        self.chan.state.lock().buf_len()
     }
 
     /// `true` when nothing is buffered.
@@ -1064,21 +1134,12 @@ mod tests {
 
     fn assert_clean<T>(chan: &Chan<T>) {
         let st = chan.state.lock();
-        assert!(
-            st.senders.is_empty(),
-            "{} sender entries left",
-            st.senders.len()
-        );
-        assert!(
-            st.receivers.is_empty(),
-            "{} receiver entries left",
-            st.receivers.len()
-        );
-        assert!(
-            st.stash.is_empty(),
-            "{} stashed values left",
-            st.stash.len()
-        );
+        let senders = st.waiters(Side::Tx).count();
+        assert_eq!(senders, 0, "{senders} sender entries left");
+        let receivers = st.waiters(Side::Rx).count();
+        assert_eq!(receivers, 0, "{receivers} receiver entries left");
+        let stashed = st.extras.0.as_ref().map_or(0, |x| x.stash.len());
+        assert_eq!(stashed, 0, "{stashed} stashed values left");
     }
 
     /// Every owner withdraws its entries and takes its stashed values before it returns:
@@ -1124,7 +1185,7 @@ mod tests {
                 std::thread::spawn(move || tx.send(i.to_string()).unwrap_err().0)
             })
             .collect();
-        while tx.chan.state.lock().senders.len() < 3 {
+        while tx.chan.state.lock().waiters(Side::Tx).count() < 3 {
             std::thread::yield_now();
         }
         assert!(tx.close());
@@ -1136,7 +1197,7 @@ mod tests {
 
     /// Waits until `n` receivers are queued on `chan` (they are parked, or about to).
     fn until_receivers_wait<T>(chan: &Chan<T>, n: usize) {
-        while chan.state.lock().receivers.len() < n {
+        while chan.state.lock().waiters(Side::Rx).count() < n {
             std::thread::yield_now();
         }
     }
@@ -1169,13 +1230,23 @@ mod tests {
         assert_clean(&big_rx.chan);
     }
 
-    /// What a channel costs: the shared block behind both ends (the queues are empty
-    /// `VecDeque` headers until used; the buffer and the stash one pointer each). With
-    /// the `Arc`'s two counts it must fit malloc's 144-byte class (crossbeam's
-    /// zero-capacity channel takes 160 bytes).
+    /// What a channel costs: the shared block behind both ends (each queue's oldest
+    /// entry inline; the buffer, the stash and further entries behind one pointer).
+    /// With the `Arc`'s two counts it must fit malloc's 144-byte class (crossbeam's
+    /// zero-capacity channel takes 160 bytes), and it stays there with one process
+    /// blocked on each side.
     #[test]
     fn a_channel_is_small() {
         let size = std::mem::size_of::<Chan<u64>>();
         assert!(size + 16 <= 136, "Chan<u64> is {size} bytes");
+        let (tx, rx) = channel::<u64>();
+        let t = std::thread::spawn(move || rx.recv());
+        until_receivers_wait(&tx.chan, 1);
+        assert!(
+            tx.chan.state.lock().extras.0.is_none(),
+            "one blocked receiver needs no allocation"
+        );
+        tx.send(7).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(7));
     }
 }

@@ -77,6 +77,7 @@ impl Shared {
         self.done_cv.notify_all();
     }
 
+    #[inline(always)]
     pub(crate) fn wake_green(&self, home: &AtomicU32, slot: &AtomicU32) {
         worker::wake_green(self, home, slot);
     }

@@ -602,6 +602,10 @@ pub(crate) fn is_current_worker(shared: &Arc<Shared>, home: &AtomicU32) -> bool 
 
 /// Makes the started green thread (`home`, `slot`) runnable: on the current worker's
 /// run queue when that is its home, else through its home's inbox.
+///
+/// The local push is inlined into the unparker (a ping-pong's every hop takes it); the
+/// remote one is not.
+#[inline(always)]
 pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
     let home = home.load(Ordering::Relaxed) as usize;
     let slot = slot.load(Ordering::Relaxed);
@@ -613,10 +617,16 @@ pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
         _ => false,
     });
     if !local_push {
-        let w = &shared.workers[home];
-        w.inbox.push(slot);
-        notify(shared, home);
+        wake_remote(shared, home, slot);
     }
+}
+
+/// [`wake_green`] of a thread whose home is another worker: through its inbox.
+#[inline(never)]
+fn wake_remote(shared: &Shared, home: usize, slot: u32) {
+    let w = &shared.workers[home];
+    w.inbox.push(slot);
+    notify(shared, home);
 }
 
 /// Wakes worker `i` if it sleeps.
