@@ -434,6 +434,15 @@ fn csp_section_reports_every_channel_with_positive_figures() {
     assert!(rows(sel)
         .iter()
         .all(|r| r[w].as_f64().is_some_and(|v| v > 0.0)));
+    // The test profile blocks 2 000 green threads at once, parked and on channels alike.
+    let mem = table(&s, "blocked_memory");
+    for process in [
+        "weft green thread",
+        "weft green thread in recv on its own channel",
+    ] {
+        assert_eq!(positive(mem, process, "count"), 2000.0);
+        assert!(positive(mem, process, "bytes") > 0.0);
+    }
 }
 
 #[test]

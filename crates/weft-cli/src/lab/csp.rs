@@ -6,7 +6,9 @@
 //! of the profile's repeats ([`probes`] describes the workloads):
 //! - ping-pong round trips over two rendezvous channels, on one worker and across two;
 //! - throughput SPSC, MPSC (4 producers) and MPMC (4 × 4) for capacity 0, 64 and unbounded;
-//! - one receiver selecting over 2, 4 and 8 channels.
+//! - one receiver selecting over 2, 4 and 8 channels;
+//! - memory: a million green threads each blocked in `recv` on its own rendezvous channel,
+//!   beside as many plain parked green threads (the Threads section's probe, run here).
 //!
 //! Go's, Erlang's and GHC's figures are quoted from issue 13 (measured on this machine when
 //! the issue was written, not by this lab), and labelled so.
@@ -19,9 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use super::child::{self, ProbeFailure};
 use super::progress::Progress;
-use super::render::format::nanos;
+use super::render::format::{bytes, grouped, nanos};
 use super::report::{Cell, NoteKind, SectionReport, Table, Unit};
 use super::stats::{Rounds, Samples};
+use super::threads::parked_memory;
 use super::{Profile, Section};
 use probes::{Cap, Load, PairSpec, Peer, Spec};
 
@@ -37,6 +40,7 @@ pub struct Csp;
 enum Probe {
     Channel(Spec),
     Pair(PairSpec),
+    Parked(parked_memory::Spec),
 }
 
 /// Durations and repeats for one profile.
@@ -47,6 +51,9 @@ struct Plan {
     shapes: Vec<(usize, usize)>,
     caps: Vec<Cap>,
     selects: Vec<usize>,
+    /// Green threads blocked at once in the memory probe.
+    blocked: usize,
+    spawn_budget: Duration,
 }
 
 impl Plan {
@@ -57,6 +64,8 @@ impl Plan {
             shapes: vec![(1, 1), (4, 1), (4, 4)],
             caps: vec![Cap::Rendezvous, Cap::Bounded64, Cap::Unbounded],
             selects: vec![2, 4, 8],
+            blocked: 1_000_000,
+            spawn_budget: Duration::from_secs(60),
         };
         match profile {
             Profile::Test => Plan {
@@ -65,6 +74,8 @@ impl Plan {
                 shapes: vec![(1, 1), (2, 2)],
                 caps: vec![Cap::Rendezvous, Cap::Bounded64],
                 selects: vec![2],
+                blocked: 2_000,
+                spawn_budget: Duration::from_secs(20),
             },
             Profile::Quick => base,
             Profile::Full => Plan {
@@ -123,6 +134,15 @@ impl Plan {
         ]
     }
 
+    /// The memory probes: plain parked green threads (the baseline), then green threads
+    /// each blocked on a channel of its own.
+    const MEMORY: [parked_memory::Kind; 2] =
+        [parked_memory::Kind::Weft, parked_memory::Kind::WeftChannel];
+
+    fn memory_timeout(&self) -> Duration {
+        self.spawn_budget * 3 + Duration::from_secs(60)
+    }
+
     /// Every (peer, load) probe, in the order they run. Kernel-thread peers run the
     /// ping-pong once (two kernel threads: there is no "one worker" for them).
     fn probes(&self) -> Vec<(Peer, Load)> {
@@ -172,6 +192,8 @@ mod target {
     pub const PING_PONG_ONE_WORKER: f64 = 50.0;
     /// bounded(64) SPSC, ns per message.
     pub const BOUNDED_SPSC: f64 = 35.0;
+    /// A green thread blocked on its own rendezvous channel, bytes over a parked one.
+    pub const BLOCKED_OVER_PARKED: f64 = 64.0;
 }
 
 const CLAIM: &str = "Communicating Sequential Processes: processes are anonymous and talk \
@@ -195,7 +217,7 @@ impl Section for Csp {
 
     fn steps(&self, profile: Profile) -> u64 {
         let plan = Plan::new(profile);
-        (plan.probes().len() + plan.pair_loads().len()) as u64
+        (plan.probes().len() + plan.pair_loads().len() + Plan::MEMORY.len()) as u64
     }
 
     fn run(&self, profile: Profile, progress: &Progress) -> SectionReport {
@@ -203,7 +225,17 @@ impl Section for Csp {
         let mut report = SectionReport::new(NAME, self.title(), self.claim());
         let runs = measure(&plan, progress);
         let pairs = measure_pairs(&plan, progress);
-        let found = Found { runs, pairs };
+        let memory = measure_memory(&plan, progress);
+        let found = Found {
+            runs,
+            pairs,
+            memory,
+        };
+        for (kind, r) in &found.memory {
+            if let Err(f) = r {
+                report.note(NoteKind::Failure, format!("{}, memory: {f}", kind.label()));
+            }
+        }
         for (load, r) in &found.pairs {
             if let Err(f) = r {
                 report.note(
@@ -231,6 +263,7 @@ impl Section for Csp {
         report_ping_pong(&found, &mut report);
         report_throughput(&plan, &found, &mut report);
         report_select(&plan, &found, &mut report);
+        report_memory(&plan, &found, &mut report);
         if profile == Profile::Test {
             report.note(
                 NoteKind::Info,
@@ -249,6 +282,7 @@ impl Section for Csp {
         let value = match probe {
             Probe::Channel(s) => serde_json::to_value(probes::run(&s)?),
             Probe::Pair(s) => serde_json::to_value(probes::run_pair(&s)?),
+            Probe::Parked(s) => serde_json::to_value(parked_memory::run(&s)?),
         };
         value.map_err(|e| e.to_string())
     }
@@ -260,9 +294,23 @@ struct Found {
     runs: Runs,
     /// weft against crossbeam, round by round in the same processes.
     pairs: Vec<(Load, Result<Rounds, ProbeFailure>)>,
+    /// The memory probes, in the order of [`Plan::MEMORY`].
+    memory: Vec<(
+        parked_memory::Kind,
+        Result<parked_memory::Outcome, ProbeFailure>,
+    )>,
 }
 
 impl Found {
+    /// Bytes per thread (resident plus page tables over the baseline) of a memory probe.
+    fn bytes_per_thread(&self, kind: parked_memory::Kind) -> Option<f64> {
+        self.memory
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .and_then(parked_memory::Outcome::bytes_per_thread)
+    }
+
     /// Median nanoseconds per message (round trip for ping-pong).
     fn ns(&self, peer: Peer, load: Load) -> Option<f64> {
         self.runs
@@ -363,6 +411,61 @@ fn measure_pairs(plan: &Plan, progress: &Progress) -> Vec<(Load, Result<Rounds, 
             (load, r)
         })
         .collect()
+}
+
+fn measure_memory(
+    plan: &Plan,
+    progress: &Progress,
+) -> Vec<(
+    parked_memory::Kind,
+    Result<parked_memory::Outcome, ProbeFailure>,
+)> {
+    Plan::MEMORY
+        .into_iter()
+        .map(|kind| {
+            progress.probe(format!(
+                "{}: {} at once",
+                kind.label(),
+                grouped(plan.blocked as f64)
+            ));
+            let spec = parked_memory::Spec {
+                kind,
+                count: plan.blocked,
+                budget_ms: plan.spawn_budget.as_millis() as u64,
+            };
+            let r = child::run_probe(NAME, &Probe::Parked(spec), plan.memory_timeout());
+            progress.done();
+            (kind, r)
+        })
+        .collect()
+}
+
+fn report_memory(plan: &Plan, found: &Found, out: &mut SectionReport) {
+    let mut table = Table::new(
+        "blocked_memory",
+        "Memory per process blocked on a channel",
+        format!(
+            "{} green threads spawned from a green thread in a fresh process, each blocked in              recv on a rendezvous channel of its own whose sender the spawner keeps (with its              join handle); resident memory plus page tables over a baseline taken before, per              thread. The first row is the Threads section's probe run here: as many plain weft              green threads, each parked.",
+            grouped(plan.blocked as f64)
+        ),
+    )
+    .column("process", "process", Unit::Text)
+    .column("count", "at once", Unit::Count)
+    .column("bytes", "bytes each", Unit::Bytes)
+    .column("spawns_per_second", "spawns/s until blocked", Unit::PerSecond);
+    for (kind, r) in &found.memory {
+        let o = r.as_ref().ok();
+        table.push(vec![
+            kind.label().into(),
+            o.map(|o| o.parked as f64).into(),
+            o.and_then(parked_memory::Outcome::bytes_per_thread).into(),
+            o.and_then(parked_memory::Outcome::spawn_rate).into(),
+        ]);
+        if let Some(why) = o.and_then(|o| o.stopped.as_ref()) {
+            out.note(NoteKind::Info, format!("{}: {why}", kind.label()));
+        }
+    }
+    out.tables.push(table);
 }
 
 fn report_ping_pong(found: &Found, out: &mut SectionReport) {
@@ -477,6 +580,21 @@ fn report_select(plan: &Plan, found: &Found, out: &mut SectionReport) {
 
 fn report_targets(found: &Found, out: &mut SectionReport) {
     let opt = |v: Option<f64>| v.map(nanos).unwrap_or_else(|| "not measured".into());
+    if let (Some(p), Some(b)) = (
+        found.bytes_per_thread(parked_memory::Kind::Weft),
+        found.bytes_per_thread(parked_memory::Kind::WeftChannel),
+    ) {
+        out.target(
+            b - p <= target::BLOCKED_OVER_PARKED,
+            format!(
+                "Green threads each blocked on its own rendezvous channel: {} each against {}                  for a parked weft green thread in the same run, {} more (target, from issue                  13: at most {} more).",
+                bytes(b),
+                bytes(p),
+                bytes(b - p),
+                bytes(target::BLOCKED_OVER_PARKED),
+            ),
+        );
+    }
     let one = found.ns(Peer::Weft, Load::PingPong { across: false });
     if let Some(w) = one {
         out.target(

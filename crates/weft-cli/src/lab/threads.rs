@@ -127,7 +127,7 @@ impl Plan {
     fn parked_count(&self, kind: ParkKind) -> usize {
         match kind {
             ParkKind::Kernel => self.kernel_threads,
-            ParkKind::Weft => self.green_threads,
+            ParkKind::Weft | ParkKind::WeftChannel => self.green_threads,
             ParkKind::Tokio => self.tokio_tasks,
             ParkKind::May => self.may_cap,
         }

@@ -7,7 +7,8 @@
 //!
 //! - **std::thread** (kernel threads): block on a shared condition variable;
 //! - **weft** green threads, spawned from a green thread: `weft::park::park()` in a loop
-//!   until a shared flag is set;
+//!   until a shared flag is set; or (for the CSP section) each blocked in `recv` on a
+//!   rendezvous channel of its own, whose `Sender` the spawner keeps, until a value comes;
 //! - **tokio** tasks, spawned from a task on the multi-threaded runtime: await a shared
 //!   `tokio::sync::Notify` (`notify_waiters` releases them all);
 //! - **may** coroutines: `may::coroutine::park()` in a loop until a shared flag is set;
@@ -44,6 +45,8 @@ pub enum Kind {
     Kernel,
     /// weft green threads.
     Weft,
+    /// weft green threads, each blocked in `recv` on its own rendezvous channel.
+    WeftChannel,
     /// tokio tasks (stackless).
     Tokio,
     /// may coroutines (stackful).
@@ -56,6 +59,7 @@ impl Kind {
         match self {
             Kind::Kernel => "std::thread (kernel)",
             Kind::Weft => "weft green thread",
+            Kind::WeftChannel => "weft green thread in recv on its own channel",
             Kind::Tokio => "tokio task",
             Kind::May => "may coroutine",
         }
@@ -189,7 +193,7 @@ struct Shared {
 pub fn run(spec: &Spec) -> Result<Outcome, String> {
     match spec.kind {
         Kind::Kernel => kernel(spec),
-        Kind::Weft => weft_green(spec),
+        Kind::Weft | Kind::WeftChannel => weft_green(spec),
         Kind::Tokio => tokio_tasks(spec),
         Kind::May => may_coroutines(spec),
     }
@@ -338,7 +342,11 @@ fn kernel(spec: &Spec) -> Result<Outcome, String> {
     ))
 }
 
-type WeftRound = (Instant, Vec<weft::JoinHandle<()>>, Option<String>);
+/// One parked weft green thread: its join handle, and for [`Kind::WeftChannel`] the
+/// sending end of the channel it waits on.
+type WeftParked = (weft::JoinHandle<()>, Option<weft::csp::Sender<()>>);
+
+type WeftRound = (Instant, Vec<WeftParked>, Option<String>);
 
 /// Spawns `spec.count` parking green threads from one green thread; returns when the
 /// spawner is done (not necessarily all parked).
@@ -351,12 +359,25 @@ fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String
         let mut stopped = None;
         for i in 0..spec.count {
             let shared = Arc::clone(&shared);
-            let spawned = weft::Builder::new().spawn(move || {
-                shared.parked.fetch_add(1, Ordering::Release);
-                while !shared.release.load(Ordering::Acquire) {
-                    weft::park::park();
-                }
-            });
+            let spawned = if spec.kind == Kind::WeftChannel {
+                let (tx, rx) = weft::csp::channel::<()>();
+                weft::Builder::new()
+                    .spawn(move || {
+                        shared.parked.fetch_add(1, Ordering::Release);
+                        // Blocks until the release sends (or the sender is dropped).
+                        let _ = rx.recv();
+                    })
+                    .map(|h| (h, Some(tx)))
+            } else {
+                weft::Builder::new()
+                    .spawn(move || {
+                        shared.parked.fetch_add(1, Ordering::Release);
+                        while !shared.release.load(Ordering::Acquire) {
+                            weft::park::park();
+                        }
+                    })
+                    .map(|h| (h, None))
+            };
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -375,13 +396,22 @@ fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String
     .map_err(|_| "the spawning green thread panicked".to_owned())
 }
 
-/// Releases and joins every parked green thread; the number that panicked.
-fn weft_release(shared: &Shared, handles: Vec<weft::JoinHandle<()>>) -> usize {
+/// Releases and joins every parked green thread; the number that panicked (or, on a
+/// channel, did not take the value sent to it).
+fn weft_release(shared: &Shared, handles: Vec<WeftParked>) -> usize {
     shared.release.store(true, Ordering::Release);
-    for h in &handles {
-        h.thread().unpark();
+    let mut failed = 0;
+    for (h, tx) in &handles {
+        match tx {
+            Some(tx) => failed += usize::from(tx.send(()).is_err()),
+            None => h.thread().unpark(),
+        }
     }
-    handles.into_iter().filter_map(|h| h.join().err()).count()
+    failed
+        + handles
+            .into_iter()
+            .filter_map(|(h, _)| h.join().err())
+            .count()
 }
 
 fn weft_green(spec: &Spec) -> Result<Outcome, String> {
