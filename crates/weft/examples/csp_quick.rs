@@ -1,7 +1,7 @@
 //! Quick one-shot measurements of weft::csp's hot paths (the lab has the full set, next
 //! to the peers; these are a sanity check, not a benchmark).
 //!
-//! `cargo run --release -p weft --example csp_quick [N] [pingpong|parkpong]`
+//! `cargo run --release -p weft --example csp_quick [N] [pingpong]`
 use std::time::Instant;
 
 use weft::csp::{bounded, channel, select};
@@ -91,40 +91,6 @@ fn select4(rt: &weft::Runtime, n: usize) -> f64 {
     })
 }
 
-/// The floor under a rendezvous ping-pong: the same two green threads handing a turn
-/// back and forth with bare `park`/`unpark` and one atomic word; ns per round trip.
-fn park_pong(rt: &weft::Runtime, rounds: usize) -> f64 {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    rt.block_on(move || {
-        let turn = Arc::new(AtomicUsize::new(0));
-        let me = weft::current();
-        let echo = {
-            let turn = turn.clone();
-            weft::spawn(move || {
-                for i in 0..rounds {
-                    while turn.load(Ordering::Acquire) != 2 * i + 1 {
-                        weft::park::park();
-                    }
-                    turn.store(2 * i + 2, Ordering::Release);
-                    me.unpark();
-                }
-            })
-        };
-        let t = Instant::now();
-        for i in 0..rounds {
-            turn.store(2 * i + 1, Ordering::Release);
-            echo.thread().unpark();
-            while turn.load(Ordering::Acquire) != 2 * i + 2 {
-                weft::park::park();
-            }
-        }
-        let ns = t.elapsed().as_nanos() as f64 / rounds as f64;
-        echo.join().unwrap();
-        ns
-    })
-}
-
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -136,13 +102,6 @@ fn main() {
         println!(
             "ping-pong round trip, one worker:  {:.1} ns",
             ping_pong(&one, n)
-        );
-        return;
-    }
-    if std::env::args().nth(2).as_deref() == Some("parkpong") {
-        println!(
-            "park/unpark round trip, one worker: {:.1} ns",
-            park_pong(&one, n)
         );
         return;
     }
