@@ -28,6 +28,7 @@
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
 //! | CSP: rendezvous channels, external choice (`select`), internal choice, `par` | [`csp::channel`], [`csp::bounded`], [`csp::unbounded`], [`select!`], [`csp::Select`], [`csp::internal_choice`], [`par!`] |
+//! | non-blocking I/O for green threads (the survey's fix for blocking calls) | [`net::TcpListener`], [`net::TcpStream`], [`blocking`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
 //!
@@ -105,7 +106,11 @@ mod stm {
 #[cfg(not(loom))]
 pub mod actor;
 #[cfg(not(loom))]
+mod blocking;
+#[cfg(not(loom))]
 pub mod csp;
+#[cfg(not(loom))]
+pub mod net;
 #[cfg(not(loom))]
 pub mod park;
 #[cfg(not(loom))]
@@ -128,6 +133,7 @@ pub use api::*;
 mod api {
     use std::time::{Duration, Instant};
 
+    pub use crate::blocking::blocking;
     pub use crate::park::WaitReason;
     pub use crate::runtime::stack::{
         guard_mechanism, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,

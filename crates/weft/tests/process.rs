@@ -123,6 +123,15 @@ const CASES: &[Case] = &[
             expect(!err.contains("deadlock"), "no deadlock report")
         },
     ),
+    (
+        "no_report_while_a_socket_waits_for_another_process",
+        &[],
+        |st, out, err| {
+            expect(st.success(), "must finish normally")?;
+            expect(out.contains("accepted"), "the connection was accepted")?;
+            expect(!err.contains("deadlock"), "no deadlock report")
+        },
+    ),
     ("no_report_while_a_timer_is_pending", &[], |st, out, err| {
         expect(st.success(), "must finish normally")?;
         expect(out.contains("slept"), "result")?;
@@ -296,6 +305,29 @@ fn scenario(name: &str) {
             // Never returns: the detector makes this join panic.
             let _ = stuck.join();
             drop(h);
+        }
+        "no_report_while_a_socket_waits_for_another_process" => {
+            // The only thread that runs is a green one waiting in `accept`; the
+            // connection comes from another process, which the detector cannot see: a
+            // registered socket must keep it quiet.
+            let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let acceptor = weft::spawn(move || {
+                // Waits in `accept` only once `main` waits in `join`: the detector runs
+                // when the last worker falls asleep, and reports here without the veto.
+                weft::sleep(std::time::Duration::from_millis(100));
+                listener.accept().map(|_| "accepted")
+            });
+            let mut peer = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "sleep 1; exec 3<>/dev/tcp/127.0.0.1/{port}; sleep 0.1"
+                ))
+                .spawn()
+                .unwrap();
+            // (The child is a process, not a thread of ours: it does not veto.)
+            println!("{}", acceptor.join().unwrap().unwrap());
+            let _ = peer.wait();
         }
         "deadlock_is_reported" => {
             let stuck = weft::Builder::new()

@@ -7,7 +7,8 @@
 //!
 //! 1. every worker of every weft runtime sleeps with empty queues (so every started
 //!    green thread is parked, and no unstarted one waits),
-//! 2. no worker has a timer pending (no green thread parks with a deadline or sleeps),
+//! 2. no worker has a timer pending (no green thread parks with a deadline or sleeps)
+//!    or a socket registered with its reactor (a peer could write to it at any time),
 //! 3. every kernel thread registered as parked in weft without a deadline is still
 //!    `PARKED` (its token not yet given), and at least one of them waits in `join` or
 //!    `block_on`,
@@ -167,7 +168,8 @@ fn snapshot() -> Option<Snapshot> {
         }
         let quiet = rt.injector.is_empty()
             && rt.workers.iter().all(|w| {
-                w.sleep.load(Ordering::SeqCst) == 1
+                w.sleep.load(Ordering::SeqCst) != 0
+                    && w.reactor.get().is_none_or(|r| !r.has_sources())
                     && w.inbox.is_empty()
                     && w.stealer.is_empty()
                     && w.timers.load(Ordering::SeqCst) == 0

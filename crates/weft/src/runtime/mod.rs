@@ -6,6 +6,7 @@
 //! * `coop`: the cooperative budget.
 //! * `signal`: the stack-overflow report.
 //! * `deadlock`: the deadlock detector.
+//! * `reactor`: socket readiness for green threads (epoll).
 //!
 //! A [`Runtime`] owns its workers; the first use of [`crate::spawn`] outside any
 //! runtime starts a default one with one worker per available CPU, which lives until
@@ -14,6 +15,7 @@
 pub(crate) mod context;
 pub mod coop;
 pub(crate) mod deadlock;
+pub(crate) mod reactor;
 pub(crate) mod signal;
 pub(crate) mod stack;
 pub(crate) mod worker;
@@ -40,6 +42,8 @@ pub(crate) struct WorkerShared {
     pub(crate) registry: Mutex<Vec<Option<Thread>>>,
     /// Entries in the worker's timer heap.
     pub(crate) timers: AtomicUsize,
+    /// The worker's reactor, made when one of its green threads first waits on a socket.
+    pub(crate) reactor: OnceLock<reactor::Reactor>,
 }
 
 /// The state of a runtime shared by its workers and by every handle to it.
@@ -200,6 +204,7 @@ impl RuntimeBuilder {
                 stealer: d.stealer(),
                 registry: Mutex::new(Vec::new()),
                 timers: AtomicUsize::new(0),
+                reactor: OnceLock::new(),
             })
             .collect();
         let shared = Arc::new(Shared {

@@ -30,10 +30,12 @@
 //! # Sleeping and waking
 //!
 //! A worker with nothing to do first searches (looks at the inbox, injector and other
-//! workers' fresh deques a few times), then announces that it sleeps (`sleep` word = 1,
-//! then a `SeqCst` fence), looks once more, and waits on the word with `futex(2)`, with
-//! a timeout at its next timer. A waker pushes its work, fences, and swaps the word to 0:
-//! whoever sees 1 does the `futex` wake. Either the sleeper's last look sees the work or
+//! workers' fresh deques a few times), then announces that it sleeps (`sleep` word =
+//! [`ASLEEP`], or [`ASLEEP_IN_POLL`] when sockets are registered with its reactor, then a
+//! `SeqCst` fence), looks once more, and waits with a timeout at its next timer: on the
+//! word with `futex(2)`, or in `epoll_wait` (`reactor.rs`). A waker pushes its work,
+//! fences, and swaps the word to 0: whoever sees it non-zero does the wake-up, a `futex`
+//! wake or the reactor's eventfd. Either the sleeper's last look sees the work or
 //! the waker sees the announcement (Dekker's argument with `SeqCst` fences), so no
 //! wake-up is lost. An idle runtime uses no CPU: no thread wakes without a reason.
 
@@ -59,6 +61,11 @@ const SWEEP_MIN: usize = 1024;
 
 /// Rounds of looking for work with spin hints before an idle worker gives up its CPU.
 const SPIN_ROUNDS: u32 = 256;
+
+/// The `sleep` word of a worker asleep on its futex.
+pub(crate) const ASLEEP: u32 = 1;
+/// The `sleep` word of a worker asleep in its reactor's `epoll_wait`.
+pub(crate) const ASLEEP_IN_POLL: u32 = 2;
 
 /// A green thread that has not started yet.
 pub(crate) struct Fresh {
@@ -287,6 +294,7 @@ impl Worker<'_> {
                 self.tick = 61;
                 self.drain_inbox();
                 self.fire_timers();
+                self.poll_io(Some(std::time::Duration::ZERO));
                 if let Some(f) = self.find_fresh() {
                     self.start(f);
                     continue;
@@ -303,7 +311,10 @@ impl Worker<'_> {
                 self.run_slot(i);
                 continue;
             }
-            if self.drain_inbox() || self.fire_timers() {
+            if self.drain_inbox()
+                || self.fire_timers()
+                || self.poll_io(Some(std::time::Duration::ZERO))
+            {
                 continue;
             }
             if let Some(f) = self.find_fresh() {
@@ -314,6 +325,15 @@ impl Worker<'_> {
                 return;
             }
             self.idle();
+        }
+    }
+
+    /// Delivers socket events (waiting at most `timeout`), when sockets are registered
+    /// with this worker's reactor; `true` when any was delivered.
+    fn poll_io(&self, timeout: Option<std::time::Duration>) -> bool {
+        match self.me().reactor.get() {
+            Some(r) if r.has_sources() => r.poll(timeout),
+            _ => false,
         }
     }
 
@@ -436,7 +456,13 @@ impl Worker<'_> {
             return;
         }
         let me = &shared.workers[self.local.index];
-        me.sleep.store(1, Ordering::SeqCst);
+        let reactor = me.reactor.get().filter(|r| r.has_sources());
+        let word = if reactor.is_some() {
+            ASLEEP_IN_POLL
+        } else {
+            ASLEEP
+        };
+        me.sleep.store(word, Ordering::SeqCst);
         shared.idle.fetch_add(1, Ordering::SeqCst);
         deadlock::worker_asleep();
         fence(Ordering::SeqCst);
@@ -445,11 +471,20 @@ impl Worker<'_> {
             if deadline.is_none() {
                 deadlock::check_from_idle_worker();
             }
-            futex::wait(&me.sleep, 1, deadline);
+            match reactor {
+                Some(r) => {
+                    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    r.poll(timeout);
+                }
+                None => {
+                    futex::wait(&me.sleep, ASLEEP, deadline);
+                }
+            }
         }
         // Woken by a waker (who already swapped the word and fixed the counts), or by
-        // the timeout, a spurious wake-up or the last look: then undo it ourselves.
-        if me.sleep.swap(0, Ordering::SeqCst) == 1 {
+        // the timeout, a socket event, a spurious wake-up or the last look: then undo it
+        // ourselves.
+        if me.sleep.swap(0, Ordering::SeqCst) != 0 {
             shared.idle.fetch_sub(1, Ordering::SeqCst);
             deadlock::worker_awake();
         }
@@ -633,11 +668,18 @@ fn wake_remote(shared: &Shared, home: usize, slot: u32) {
 pub(crate) fn notify(shared: &Shared, i: usize) {
     let w = &shared.workers[i];
     fence(Ordering::SeqCst);
-    if w.sleep.load(Ordering::Relaxed) == 1 && w.sleep.swap(0, Ordering::SeqCst) == 1 {
+    if w.sleep.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let was = w.sleep.swap(0, Ordering::SeqCst);
+    if was != 0 {
         shared.idle.fetch_sub(1, Ordering::SeqCst);
         deadlock::worker_awake();
         deadlock::bump();
-        futex::wake(&w.sleep, 1);
+        match (was, w.reactor.get()) {
+            (ASLEEP_IN_POLL, Some(r)) => r.wake(),
+            _ => futex::wake(&w.sleep, 1),
+        }
     }
 }
 
@@ -648,7 +690,7 @@ pub(crate) fn notify_any(shared: &Shared) {
         return;
     }
     for i in 0..shared.workers.len() {
-        if shared.workers[i].sleep.load(Ordering::Relaxed) == 1 {
+        if shared.workers[i].sleep.load(Ordering::Relaxed) != 0 {
             notify(shared, i);
             return;
         }

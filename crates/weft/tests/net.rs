@@ -1,0 +1,306 @@
+//! `weft::net` and `weft::blocking`: sockets on loopback from green and kernel threads,
+//! timeouts, resets, back-pressure, and that a waiting green thread leaves its worker to
+//! the others.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weft::net::{TcpListener, TcpStream};
+
+fn runtime(workers: usize) -> weft::Runtime {
+    weft::Runtime::builder().workers(workers).build().unwrap()
+}
+
+/// Echoes everything read back to the sender until end of stream; the bytes echoed.
+fn echo(mut s: TcpStream) -> io::Result<usize> {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        s.write_all(&buf[..n])?;
+        total += n;
+    }
+}
+
+/// Sends `rounds` messages of `size` bytes, each checked when it comes back; closes the
+/// write half at the end and expects end of stream.
+fn client(addr: SocketAddr, id: usize, rounds: usize, size: usize) -> io::Result<usize> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut back = vec![0u8; size];
+    for r in 0..rounds {
+        let msg: Vec<u8> = (0..size).map(|i| (id * 31 + r * 7 + i) as u8).collect();
+        s.write_all(&msg)?;
+        s.read_exact(&mut back)?;
+        assert_eq!(back, msg, "client {id} round {r}");
+    }
+    s.shutdown(Shutdown::Write)?;
+    assert_eq!(s.read(&mut back)?, 0, "end of stream after the echo");
+    Ok(rounds * size)
+}
+
+/// Many green clients against a green server on two workers: every byte comes back, in
+/// order, and the server's count matches the clients'.
+#[test]
+fn green_threads_echo_every_byte() {
+    let rt = runtime(2);
+    let (conns, rounds, size) = (40, 20, 1500);
+    let (sent, echoed) = rt.block_on(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = weft::spawn(move || {
+            let handlers: Vec<_> = (0..conns)
+                .map(|_| {
+                    let (s, _) = listener.accept().unwrap();
+                    weft::spawn(move || echo(s).unwrap())
+                })
+                .collect();
+            handlers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum::<usize>()
+        });
+        let clients: Vec<_> = (0..conns)
+            .map(|id| weft::spawn(move || client(addr, id, rounds, size).unwrap()))
+            .collect();
+        let sent: usize = clients.into_iter().map(|h| h.join().unwrap()).sum();
+        (sent, server.join().unwrap())
+    });
+    assert_eq!(sent, conns * rounds * size);
+    assert_eq!(echoed, sent);
+}
+
+/// On kernel threads the same types block as std's do; a kernel client talks to a green
+/// server and a green client to a kernel server.
+#[test]
+fn kernel_threads_block_as_with_std() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        echo(s).unwrap()
+    });
+    assert_eq!(client(addr, 1, 10, 300).unwrap(), 3000);
+    assert_eq!(server.join().unwrap(), 3000);
+
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let green_server = rt.spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        echo(s).unwrap()
+    });
+    assert_eq!(client(addr, 2, 10, 300).unwrap(), 3000);
+    assert_eq!(green_server.join().unwrap(), 3000);
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kernel_server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        echo(s).unwrap()
+    });
+    let green_client = rt.spawn(move || client(addr, 3, 10, 300).unwrap());
+    assert_eq!(green_client.join().unwrap(), 3000);
+    assert_eq!(kernel_server.join().unwrap(), 3000);
+}
+
+/// Counts, on a green thread of its own, while `go` holds: the proof that the worker
+/// kept running other green threads.
+fn ticker(rt: &weft::Runtime, go: Arc<AtomicBool>) -> (Arc<AtomicUsize>, weft::JoinHandle<()>) {
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let t = ticks.clone();
+    let h = rt.spawn(move || {
+        while go.load(Ordering::Acquire) {
+            t.fetch_add(1, Ordering::Relaxed);
+            weft::sleep(Duration::from_millis(1));
+        }
+    });
+    (ticks, h)
+}
+
+/// A green thread waiting in `accept` on a one-worker runtime leaves the worker to the
+/// others; the connection, when it comes, is accepted.
+#[test]
+fn a_waiting_accept_parks_only_its_green_thread() {
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let go = Arc::new(AtomicBool::new(true));
+    let (ticks, tick) = ticker(&rt, go.clone());
+    let acceptor = rt.spawn(move || listener.accept().map(|(_, peer)| peer));
+    std::thread::sleep(Duration::from_millis(60));
+    let during = ticks.load(Ordering::Relaxed);
+    assert!(
+        during >= 5,
+        "the other green thread ran only {during} times"
+    );
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    assert_eq!(acceptor.join().unwrap().unwrap(), c.local_addr().unwrap());
+    go.store(false, Ordering::Release);
+    tick.join().unwrap();
+}
+
+/// A read timeout ends the wait with `WouldBlock` no earlier than the timeout; data that
+/// comes before the timeout is read.
+#[test]
+fn read_timeouts_end_the_wait_and_data_still_arrives() {
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s
+    });
+    let r = rt.block_on(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
+        s.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(30)));
+        let t = Instant::now();
+        let mut buf = [0u8; 8];
+        let e = s.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            t.elapsed() >= Duration::from_millis(30),
+            "{:?}",
+            t.elapsed()
+        );
+        s
+    });
+    let mut theirs = peer.join().unwrap();
+    theirs.write_all(b"late").unwrap();
+    let got = rt.block_on(move || {
+        let mut s = r;
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        buf
+    });
+    assert_eq!(&got, b"late");
+}
+
+/// A peer that resets the connection (`SO_LINGER` 0, then close) makes the waiting read
+/// fail with `ConnectionReset`, as std reports it.
+#[test]
+fn a_reset_connection_is_an_error() {
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = rt.spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 16];
+        s.read(&mut buf)
+    });
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket, a `linger` value of the right size for SO_LINGER.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&c),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(c);
+    let e = reader.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+}
+
+/// A peer that never reads: writes fill the socket buffers, then the writer waits
+/// (parked: the worker's other green thread keeps running) until its write timeout.
+#[test]
+fn a_peer_that_never_reads_holds_the_writer_without_spinning() {
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = std::thread::spawn(move || listener.accept().unwrap().0);
+    let go = Arc::new(AtomicBool::new(true));
+    let (ticks, tick) = ticker(&rt, go.clone());
+    let writer = rt.spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_write_timeout(Some(Duration::from_millis(80)))
+            .unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        let mut written = 0usize;
+        loop {
+            match s.write(&chunk) {
+                Ok(n) => written += n,
+                Err(e) => return (written, e.kind(), s),
+            }
+        }
+    });
+    let (written, kind, _s) = writer.join().unwrap();
+    go.store(false, Ordering::Release);
+    tick.join().unwrap();
+    assert_eq!(kind, io::ErrorKind::WouldBlock);
+    assert!(written > 0, "the buffers took nothing");
+    let ran = ticks.load(Ordering::Relaxed);
+    assert!(ran >= 5, "the other green thread ran only {ran} times");
+    drop(silent.join().unwrap());
+}
+
+/// Connecting to a port nobody listens on is refused, on green and kernel threads.
+#[test]
+fn refused_connections_are_errors() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let e = TcpStream::connect(port).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    let rt = runtime(1);
+    let e = rt
+        .block_on(move || TcpStream::connect(port).map(drop))
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    assert!(TcpListener::bind("256.0.0.1:0").is_err());
+}
+
+/// `blocking` runs its closure on a pool thread while the caller's worker runs other
+/// green threads; its value comes back, and so does its panic.
+#[test]
+fn blocking_calls_leave_the_worker_to_others() {
+    let rt = runtime(1);
+    let go = Arc::new(AtomicBool::new(true));
+    let (ticks, tick) = ticker(&rt, go.clone());
+    let name = rt.block_on(|| {
+        weft::blocking(|| {
+            std::thread::sleep(Duration::from_millis(60));
+            std::thread::current().name().map(str::to_owned)
+        })
+    });
+    assert_eq!(name.as_deref(), Some("weft-blocking"));
+    let ran = ticks.load(Ordering::Relaxed);
+    assert!(ran >= 5, "the other green thread ran only {ran} times");
+    go.store(false, Ordering::Release);
+    tick.join().unwrap();
+
+    let r = rt.spawn(|| weft::blocking(|| panic!("in the pool"))).join();
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the pool"));
+
+    // Many at once, each gets its own value back.
+    let hs: Vec<_> = (0..32)
+        .map(|i| rt.spawn(move || weft::blocking(move || i * 3)))
+        .collect();
+    let got: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(got, (0..32).map(|i| i * 3).collect::<Vec<_>>());
+    // On a kernel thread it runs right there.
+    assert_eq!(
+        weft::blocking(|| std::thread::current().id()),
+        std::thread::current().id()
+    );
+}
