@@ -304,3 +304,13 @@ fn blocking_calls_leave_the_worker_to_others() {
         std::thread::current().id()
     );
 }
+
+/// The socket types cross threads and are shared as std's are.
+#[test]
+fn socket_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + std::fmt::Debug>() {}
+    assert_send_sync::<TcpListener>();
+    assert_send_sync::<TcpStream>();
+    fn assert_send<T: Send + std::fmt::Debug>() {}
+    assert_send::<weft::net::Incoming<'static>>();
+}
