@@ -132,6 +132,18 @@ const CASES: &[Case] = &[
             expect(!err.contains("deadlock"), "no deadlock report")
         },
     ),
+    (
+        "accept_out_of_descriptors_is_an_error_and_the_listener_recovers",
+        &[],
+        |st, out, err| {
+            expect(st.success(), "must finish normally")?;
+            expect(
+                out.contains("EMFILE, then both accepted"),
+                "accept failed with EMFILE, then served both pending connections",
+            )?;
+            expect(!err.contains("panicked"), "no panic")
+        },
+    ),
     ("no_report_while_a_timer_is_pending", &[], |st, out, err| {
         expect(st.success(), "must finish normally")?;
         expect(out.contains("slept"), "result")?;
@@ -305,6 +317,51 @@ fn scenario(name: &str) {
             // Never returns: the detector makes this join panic.
             let _ = stuck.join();
             drop(h);
+        }
+        "accept_out_of_descriptors_is_an_error_and_the_listener_recovers" => {
+            // Lowers its own RLIMIT_NOFILE to the descriptors it has open, so `accept`
+            // cannot make one: the error is returned (not a hang, not a panic) and the
+            // connections wait in the backlog until descriptors are free again.
+            weft::spawn(|| ()).join().unwrap();
+            let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let c1 = std::net::TcpStream::connect(addr).unwrap();
+            let c2 = std::net::TcpStream::connect(addr).unwrap();
+            // The limit bounds descriptor *numbers*: set it to the lowest free one (the
+            // number a new descriptor would get), so no new one can be made.
+            let lowest_free = {
+                let f = std::fs::File::open("/dev/null").unwrap();
+                std::os::fd::AsRawFd::as_raw_fd(&f)
+            };
+            let mut old = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: a valid out-pointer for getrlimit.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
+            let low = libc::rlimit {
+                rlim_cur: lowest_free as libc::rlim_t,
+                rlim_max: old.rlim_max,
+            };
+            // SAFETY: a valid rlimit value.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+            let r = weft::spawn(move || {
+                let first = listener.accept().map(drop);
+                // SAFETY: a valid rlimit value (the one read above).
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+                let a = listener.accept().map(drop);
+                let b = listener.accept().map(drop);
+                (first, a, b)
+            })
+            .join()
+            .unwrap();
+            let emfile = matches!(&r.0, Err(e) if e.raw_os_error() == Some(libc::EMFILE));
+            if emfile && r.1.is_ok() && r.2.is_ok() {
+                println!("EMFILE, then both accepted");
+            } else {
+                println!("unexpected: {r:?}");
+            }
+            drop((c1, c2));
         }
         "no_report_while_a_socket_waits_for_another_process" => {
             // The only thread that runs is a green one waiting in `accept`; the
