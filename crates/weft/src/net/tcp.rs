@@ -74,8 +74,9 @@ fn each_addr<T>(
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct TcpListener {
-    inner: mio::net::TcpListener,
+    // Before `inner`: dropped (taken out of epoll) while the descriptor is open.
     reg: RegCell,
+    inner: mio::net::TcpListener,
 }
 
 impl TcpListener {
@@ -146,31 +147,13 @@ impl TcpListener {
     }
 
     fn io<R>(&self, deadline: Option<Instant>, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        let fd = self.inner.as_raw_fd();
-        reactor::io_op(
-            fd,
-            &self.reg,
-            // mio registers through `&mut` of a source; a `SourceFd` of the same
-            // descriptor stands in for the socket we only borrow here.
-            || reactor::register_here(&mut mio::unix::SourceFd(&fd)),
-            READ,
-            deadline,
-            op,
-        )
+        reactor::io_op(self.inner.as_raw_fd(), &self.reg, READ, deadline, op)
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
-    }
-}
-
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        if let Some(Ok(r)) = self.reg.get() {
-            r.deregister(&mut mio::unix::SourceFd(&self.inner.as_raw_fd()));
-        }
     }
 }
 
@@ -209,8 +192,9 @@ impl Iterator for Incoming<'_> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct TcpStream {
-    inner: mio::net::TcpStream,
+    // Before `inner`: dropped (taken out of epoll) while the descriptor is open.
     reg: RegCell,
+    inner: mio::net::TcpStream,
     read_timeout: Timeout,
     write_timeout: Timeout,
 }
@@ -402,15 +386,7 @@ impl TcpStream {
         deadline: Option<Instant>,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let fd = self.inner.as_raw_fd();
-        reactor::io_op(
-            fd,
-            &self.reg,
-            || reactor::register_here(&mut mio::unix::SourceFd(&fd)),
-            interest,
-            deadline,
-            op,
-        )
+        reactor::io_op(self.inner.as_raw_fd(), &self.reg, interest, deadline, op)
     }
 }
 
@@ -473,14 +449,6 @@ impl Write for TcpStream {
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
-    }
-}
-
-impl Drop for TcpStream {
-    fn drop(&mut self) {
-        if let Some(Ok(r)) = self.reg.get() {
-            r.deregister(&mut mio::unix::SourceFd(&self.inner.as_raw_fd()));
-        }
     }
 }
 

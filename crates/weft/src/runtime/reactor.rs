@@ -286,10 +286,13 @@ impl IoState {
     }
 }
 
-/// A socket's registration with one worker's reactor.
+/// A socket's registration with one worker's reactor. Dropping it takes the
+/// descriptor out of epoll and frees its slot, so a socket declares its [`RegCell`]
+/// *before* the descriptor: fields drop in order, and the descriptor is still open here.
 pub(crate) struct Registration {
     rt: Arc<Shared>,
     worker: usize,
+    fd: RawFd,
     token: Token,
     io: Arc<IoState>,
 }
@@ -301,12 +304,6 @@ impl Registration {
             .get()
             .expect("a registration's reactor exists")
     }
-
-    /// Takes `source` (the socket this registration was made for) out of epoll; the
-    /// slot is freed when the registration is dropped.
-    pub(crate) fn deregister(&self, source: &mut impl mio::event::Source) {
-        let _ = self.reactor().registry.deregister(source);
-    }
 }
 
 impl std::fmt::Debug for Registration {
@@ -317,9 +314,9 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-/// Registers `source` with the reactor of the worker running the calling green thread,
-/// making that reactor if this is the first socket there.
-pub(crate) fn register_here(source: &mut impl mio::event::Source) -> io::Result<Registration> {
+/// Registers the socket `fd` with the reactor of the worker running the calling green
+/// thread, making that reactor if this is the first socket there.
+fn register_here(fd: RawFd) -> io::Result<Registration> {
     let (rt, worker) = super::worker::with_local(|l| l.map(|l| (l.shared.clone(), l.index)))
         .ok_or_else(|| io::Error::other("registering a socket outside a weft worker"))?;
     let w = &rt.workers[worker];
@@ -329,10 +326,13 @@ pub(crate) fn register_here(source: &mut impl mio::event::Source) -> io::Result<
         let _ = w.reactor.set(Reactor::new()?);
     }
     let reactor = w.reactor.get().expect("the reactor was just made");
-    let (token, io) = reactor.register(source)?;
+    // mio registers through `&mut` of a source; a `SourceFd` of the descriptor stands
+    // in for the socket, which we only borrow.
+    let (token, io) = reactor.register(&mut mio::unix::SourceFd(&fd))?;
     Ok(Registration {
         rt: rt.clone(),
         worker,
+        fd,
         token,
         io,
     })
@@ -344,19 +344,17 @@ pub(crate) type RegCell = std::sync::OnceLock<Result<Registration, io::ErrorKind
 
 /// Runs the non-blocking operation `op` on a socket until it does not return
 /// `WouldBlock`, waiting for `interest` in between: in the reactor on a green thread
-/// (`reg` holds the socket's registration, made on first need by `register`), in
+/// (`reg` holds the socket's registration, made on first need), in
 /// `poll(2)` on a kernel thread. Past `deadline` it fails with `WouldBlock`, as std's
 /// timed-out socket operations do on Linux.
 pub(crate) fn io_op<R>(
     fd: RawFd,
     reg: &RegCell,
-    register: impl FnOnce() -> io::Result<Registration>,
     interest: usize,
     deadline: Option<Instant>,
     mut op: impl FnMut() -> io::Result<R>,
 ) -> io::Result<R> {
     crate::runtime::coop::spend();
-    let mut register = Some(register);
     loop {
         let observed = match reg.get() {
             Some(Ok(r)) => Some(r.io.word.load(Ordering::Acquire)),
@@ -378,10 +376,7 @@ pub(crate) fn io_op<R>(
             // First wait on a green thread: register (once, even when several threads
             // race here: `get_or_init` runs one initialiser). The kernel reports the
             // current readiness as an event, so the operation is tried again at once.
-            let made = reg.get_or_init(|| match register.take() {
-                Some(f) => f().map_err(|e| e.kind()),
-                None => Err(io::ErrorKind::Other),
-            });
+            let made = reg.get_or_init(|| register_here(fd).map_err(|e| e.kind()));
             if let Err(kind) = made {
                 return Err(io::Error::new(
                     *kind,
@@ -448,9 +443,11 @@ fn poll_fd(fd: RawFd, interest: usize, deadline: Option<Instant>) -> io::Result<
 }
 
 impl Drop for Registration {
-    /// Frees the slot (after the socket's `deregister`): late events for it are dropped.
+    /// Takes the descriptor out of epoll and frees the slot: late events for it are
+    /// dropped.
     fn drop(&mut self) {
         let r = self.reactor();
+        let _ = r.registry.deregister(&mut mio::unix::SourceFd(&self.fd));
         r.free(self.token);
         r.sources.fetch_sub(1, Ordering::SeqCst);
     }
