@@ -172,6 +172,19 @@ impl ThreadInner {
         }
     }
 
+    /// [`unpark`](Self::unpark) of a green thread for which
+    /// [`is_home_here`](Self::is_home_here) held in the caller's current turn: its run
+    /// queue is this worker's, so the wake-up skips `wake_green`'s second look at where
+    /// it runs.
+    #[inline(always)]
+    pub(crate) fn unpark_here(&self) {
+        if self.park.unpark() {
+            if let Some(g) = &self.green {
+                crate::runtime::worker::wake_green_here(&g.slot);
+            }
+        }
+    }
+
     /// `true` when this is a green thread whose home worker is the one running the
     /// caller (on that worker's kernel thread, in its current turn).
     #[inline(always)]

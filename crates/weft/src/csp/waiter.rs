@@ -249,7 +249,7 @@ impl Waker {
             // SAFETY: not owned: the owner is a green thread parked on the worker that
             // runs us, in this turn, so it has not run since the claim and its slot
             // still holds its block (module docs).
-            unsafe { me.p.as_ref() }.unpark();
+            unsafe { me.p.as_ref() }.unpark_here();
         }
     }
 }

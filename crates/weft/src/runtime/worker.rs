@@ -656,6 +656,19 @@ pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
     }
 }
 
+/// [`wake_green`] of a thread whose home is the calling worker, known already (its
+/// unparker checked `ThreadInner::is_home_here` in this turn): straight onto the run
+/// queue, without checking again.
+#[inline(always)]
+pub(crate) fn wake_green_here(slot: &AtomicU32) {
+    let slot = slot.load(Ordering::Relaxed);
+    with_local(|l| {
+        if let Some(l) = l {
+            l.runnable.borrow_mut().push_back(slot);
+        }
+    });
+}
+
 /// [`wake_green`] of a thread whose home is another worker: through its inbox.
 #[inline(never)]
 fn wake_remote(shared: &Shared, home: usize, slot: u32) {
