@@ -46,9 +46,7 @@ static RUNTIMES: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 static KERNEL_PARKED: Mutex<Vec<Arc<ThreadInner>>> = Mutex::new(Vec::new());
 static WAITERS: Mutex<Vec<Arc<Waiter>>> = Mutex::new(Vec::new());
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use super::lock;
 
 /// A kernel thread waiting in `join`/`block_on`; the detector leaves its report here.
 #[derive(Debug)]

@@ -32,6 +32,12 @@ use crate::thread::Thread;
 use crate::JoinHandle;
 use worker::Fresh;
 
+/// Locks one of the runtime's own mutexes, ignoring poisoning: what they guard stays
+/// consistent across a panic (no critical section here calls user code).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What other threads may touch of a worker.
 pub(crate) struct WorkerShared {
     pub(crate) inbox: SegQueue<u32>,

@@ -46,7 +46,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
@@ -72,10 +72,7 @@ const EVENTS: usize = 256;
 pub(crate) static READING: WaitReason = WaitReason::new("socket read");
 pub(crate) static WRITING: WaitReason = WaitReason::new("socket write");
 
-/// Locks a mutex, ignoring poisoning (the data here stays consistent across a panic).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use super::lock;
 
 /// One worker's reactor.
 pub(crate) struct Reactor {

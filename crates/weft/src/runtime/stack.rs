@@ -147,9 +147,7 @@ thread_local! {
     static LOCAL: RefCell<Cache> = RefCell::new(Cache(std::array::from_fn(|_| Vec::new())));
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use super::lock;
 
 /// The usable size a request gets: rounded up to a power of two. Errors name the limits.
 pub(crate) fn class_of(size: usize) -> io::Result<(usize, usize)> {
