@@ -1501,3 +1501,60 @@ fn a_select_of_spent_send_cases_fails_instead_of_hanging() {
     assert!(sel.select_timeout(Duration::MAX).is_err());
     assert!(sel.try_select().is_err());
 }
+
+/// The cooperative budget: a green thread that polls with `try_recv` and `try_send`
+/// (never blocking) still lets the other green threads of its one worker run, so the
+/// values it waits for arrive. Without the budget the poller would spin for ever.
+#[test]
+fn a_green_thread_polling_without_blocking_shares_its_worker() {
+    // A regression would spin for ever: bound it.
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        if !d.load(Ordering::SeqCst) {
+            eprintln!("the poller never let its worker go: the budget does not yield");
+            std::process::exit(1);
+        }
+    });
+    let rt = rt(1);
+    let got = rt.block_on(|| {
+        let (tx, rx) = bounded::<u32>(1);
+        let (back_tx, back_rx) = bounded::<u32>(1);
+        let producer = weft::spawn(move || {
+            for i in 0..1000 {
+                tx.send(i).unwrap();
+            }
+            // Polls too: the consumer must be let run to free the slot.
+            let mut v = 7;
+            loop {
+                match back_tx.try_send(v) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(x)) => v = x,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        });
+        let mut sum = 0u64;
+        let mut n = 0;
+        while n < 1000 {
+            match rx.try_recv() {
+                Ok(v) => {
+                    sum += u64::from(v);
+                    n += 1;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let last = loop {
+            if let Ok(v) = back_rx.try_recv() {
+                break v;
+            }
+        };
+        producer.join().unwrap();
+        (sum, last)
+    });
+    done.store(true, Ordering::SeqCst);
+    assert_eq!(got, (999 * 1000 / 2, 7));
+}

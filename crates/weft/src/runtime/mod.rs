@@ -7,6 +7,7 @@
 //! * `signal`: the stack-overflow report.
 //! * `deadlock`: the deadlock detector.
 //! * `reactor`: socket readiness for green threads (epoll).
+//! * `watchdog`: the monitor thread that names a green thread holding its worker.
 //!
 //! A [`Runtime`] owns its workers; the first use of [`crate::spawn`] outside any
 //! runtime starts a default one with one worker per available CPU, which lives until
@@ -18,11 +19,13 @@ pub(crate) mod deadlock;
 pub(crate) mod reactor;
 pub(crate) mod signal;
 pub(crate) mod stack;
+pub mod watchdog;
 pub(crate) mod worker;
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_deque::{Injector, Stealer, Worker as Deque};
@@ -50,6 +53,11 @@ pub(crate) struct WorkerShared {
     pub(crate) timers: AtomicUsize,
     /// The worker's reactor, made when one of its green threads first waits on a socket.
     pub(crate) reactor: OnceLock<reactor::Reactor>,
+    /// Green threads resumed (high 32 bits) and the running one's slot plus one (low 32
+    /// bits, 0 between turns); written by the worker only, read by the watchdog.
+    pub(crate) turn: AtomicU64,
+    /// The worker's kernel thread id (0 until it starts).
+    pub(crate) tid: AtomicI32,
 }
 
 /// The state of a runtime shared by its workers and by every handle to it.
@@ -145,14 +153,28 @@ pub(crate) fn registry_remove(w: &WorkerShared, i: u32) {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    watchdog: Option<watchdog::Watchdog>,
 }
 
 /// Configures and builds a [`Runtime`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RuntimeBuilder {
     workers: Option<usize>,
     name: String,
+    watchdog: Option<Duration>,
+    on_stall: Option<watchdog::Handler>,
+}
+
+impl fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("workers", &self.workers)
+            .field("name", &self.name)
+            .field("watchdog", &self.watchdog)
+            .field("on_stall", &self.on_stall.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl RuntimeBuilder {
@@ -168,12 +190,62 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Starts a [watchdog](watchdog) with this slice: a monitor thread that reports a
+    /// green thread holding its worker for longer than `slice` without a switch
+    /// (computing, or blocked in a system call), once when it is detected and once when
+    /// it lets go, on standard error unless [`on_stall`](Self::on_stall) says otherwise.
+    /// Off by default. The watchdog costs one thread that wakes four times per slice;
+    /// the workers pay nothing more for it (they publish their turns anyway).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let stalls = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = stalls.clone();
+    /// let rt = weft::Runtime::builder()
+    ///     .workers(1)
+    ///     .watchdog(Duration::from_millis(10))
+    ///     .on_stall(move |s| seen.lock().unwrap().push(s.clone()))
+    ///     .build()?;
+    /// // A blocking call in a green thread holds its worker: the watchdog names it.
+    /// rt.block_on(|| std::thread::sleep(Duration::from_millis(100)));
+    /// drop(rt); // stops the watchdog
+    /// let stalls = stalls.lock().unwrap();
+    /// assert!(stalls.iter().any(|s| matches!(s.kind, weft::runtime::watchdog::StallKind::Blocked { .. })));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn watchdog(mut self, slice: Duration) -> Self {
+        self.watchdog = Some(slice);
+        self
+    }
+
+    /// Where the watchdog's reports go (default: one line each on standard error).
+    /// Called on the watchdog's thread; it should return quickly. Has no effect without
+    /// [`watchdog`](Self::watchdog).
+    pub fn on_stall(mut self, f: impl Fn(&watchdog::Stall) + Send + Sync + 'static) -> Self {
+        self.on_stall = Some(Arc::new(f));
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// `workers(0)`, more than 65 536 workers, or a failure to start a kernel thread.
+    /// `workers(0)`, more than 65 536 workers, a watchdog slice under
+    /// [`watchdog::MIN_SLICE`], or a failure to start a kernel thread.
     pub fn build(self) -> io::Result<Runtime> {
+        if let Some(slice) = self.watchdog {
+            if slice < watchdog::MIN_SLICE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a watchdog slice of {slice:?} is too short; the minimum is {:?}",
+                        watchdog::MIN_SLICE
+                    ),
+                ));
+            }
+        }
         // Worker threads are named after it, and a thread name cannot hold a NUL.
         if self.name.contains('\0') {
             return Err(io::Error::new(
@@ -211,6 +283,8 @@ impl RuntimeBuilder {
                 registry: Mutex::new(Vec::new()),
                 timers: AtomicUsize::new(0),
                 reactor: OnceLock::new(),
+                turn: AtomicU64::new(0),
+                tid: AtomicI32::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -254,7 +328,11 @@ impl RuntimeBuilder {
                 Ok(t) => threads.push(t),
                 Err(e) => {
                     deadlock::worker_stopped();
-                    let rt = Runtime { shared, threads };
+                    let rt = Runtime {
+                        shared,
+                        threads,
+                        watchdog: None,
+                    };
                     drop(rt);
                     return Err(io::Error::new(
                         e.kind(),
@@ -263,7 +341,20 @@ impl RuntimeBuilder {
                 }
             }
         }
-        Ok(Runtime { shared, threads })
+        let mut rt = Runtime {
+            shared,
+            threads,
+            watchdog: None,
+        };
+        if let Some(slice) = self.watchdog {
+            let handler = self.on_stall.unwrap_or_else(watchdog::print_handler);
+            rt.watchdog = Some(
+                watchdog::Watchdog::start(&rt.shared, slice, handler).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot start the weft watchdog: {e}"))
+                })?,
+            );
+        }
+        Ok(rt)
     }
 }
 
@@ -273,6 +364,8 @@ impl Runtime {
         RuntimeBuilder {
             workers: None,
             name: "weft-worker".into(),
+            watchdog: None,
+            on_stall: None,
         }
     }
 
@@ -353,6 +446,9 @@ impl fmt::Debug for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(mut w) = self.watchdog.take() {
+            w.stop();
+        }
         self.shared.shutdown.store(true, Ordering::Release);
         for i in 0..self.shared.workers.len() {
             worker::notify(&self.shared, i);

@@ -43,7 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -247,6 +247,8 @@ struct Worker<'a> {
     /// The last green thread yielded: ready threads that have not started yet go
     /// before it, as the started ones in the run queue do.
     yielded: bool,
+    /// This worker's published turn (see `watchdog.rs`); only this worker writes it.
+    turn: &'a AtomicU64,
 }
 
 /// The body of worker `index`'s kernel thread.
@@ -261,6 +263,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         fresh,
     };
     LOCAL.with(|l| l.set(&local));
+    let me = &local.shared.workers[index];
+    // SAFETY: gettid has no preconditions.
+    me.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
     let mut w = Worker {
         local: &local,
         slots: Vec::new(),
@@ -269,6 +274,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         sweep_at: SWEEP_MIN,
         tick: 61,
         yielded: false,
+        turn: &me.turn,
     };
     w.main_loop();
     let abandoned = w.abandon();
@@ -429,6 +435,9 @@ impl Worker<'_> {
 
     /// Search a little, then sleep until woken or the next timer is due.
     fn idle(&mut self) {
+        // No green thread runs now (see `watchdog.rs`).
+        let t = self.turn.load(Ordering::Relaxed);
+        self.turn.store(t & !0xffff_ffff, Ordering::Relaxed);
         let local = self.local;
         let shared: &Shared = &local.shared;
         shared.searching.fetch_add(1, Ordering::SeqCst);
@@ -533,6 +542,11 @@ impl Worker<'_> {
         // panics). Unwinding on would kill this worker with every thread parked on it
         // (their stacks freed while others borrow them): abort instead, as std does for a
         // thread result that panics on drop.
+        // The turn: who runs, for the watchdog (one plain store to this worker's line;
+        // `idle` clears the slot part).
+        let turn = self.turn;
+        let t = (turn.load(Ordering::Relaxed) & !0xffff_ffff).wrapping_add(1 << 32);
+        turn.store(t | u64::from(i + 1), Ordering::Relaxed);
         let bomb = AbortOnUnwind;
         let r = slot.ctx.resume(wake);
         std::mem::forget(bomb);
