@@ -22,18 +22,19 @@
 //! | mechanism | where |
 //! |---|---|
 //! | green threads, M:N scheduling, parallelism | [`spawn`], [`Builder`], [`Runtime`], [`scope`] |
-//! | cooperative multitasking | [`yield_now`], [`runtime::coop`] (the budget) |
+//! | cooperative multitasking | [`yield_now`], [`runtime::coop`] (the budget), [`runtime::watchdog`] (names a thread that holds its worker) |
 //! | the parking core every primitive stands on | [`park`] (and, inside the crate, a parking lot: wait queues keyed by address) |
 //! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
 //! | CSP: rendezvous channels, external choice (`select`), internal choice, `par` | [`csp::channel`], [`csp::bounded`], [`csp::unbounded`], [`select!`], [`csp::Select`], [`csp::internal_choice`], [`par!`] |
-//! | non-blocking I/O for green threads (the survey's fix for blocking calls) | [`net::TcpListener`], [`net::TcpStream`], [`blocking`] |
+//! | non-blocking I/O for green threads (the survey's fix for blocking calls) | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`blocking`] |
+//! | actors: identities, mailboxes, links, monitors, supervisors | [`actor::spawn`], [`actor::Addr`], [`actor::Supervisor`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
 //!
-//! Actors come in a later module; like everything here they block through
-//! [`park`], so they work the same from green and kernel threads.
+//! Every blocking primitive here parks through [`park`], so each works the same from
+//! green and kernel threads.
 //!
 //! ## Stacks
 //!

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft::net::{TcpListener, TcpStream};
+use weft::net::{TcpListener, TcpStream, UdpSocket};
 
 fn runtime(workers: usize) -> weft::Runtime {
     weft::Runtime::builder().workers(workers).build().unwrap()
@@ -311,6 +311,108 @@ fn socket_types_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + std::fmt::Debug>() {}
     assert_send_sync::<TcpListener>();
     assert_send_sync::<TcpStream>();
+    assert_send_sync::<UdpSocket>();
     fn assert_send<T: Send + std::fmt::Debug>() {}
     assert_send::<weft::net::Incoming<'static>>();
+}
+
+/// UDP between green threads on one worker and a kernel thread: every datagram arrives
+/// whole and in order (loopback does not drop or reorder below its buffer), a waiting
+/// `recv_from` parks only its green thread, and the replies find their senders.
+#[test]
+fn udp_datagrams_between_green_and_kernel_threads() {
+    const N: usize = 500;
+    let rt = runtime(1);
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let go = Arc::new(AtomicBool::new(true));
+    let (ticks, tick) = ticker(&rt, go.clone());
+    // A green server: echoes each datagram to its sender, reversed.
+    let srv = rt.spawn(move || -> io::Result<usize> {
+        let mut buf = [0u8; 64];
+        for k in 0..2 * N {
+            let (n, from) = server.recv_from(&mut buf)?;
+            buf[..n].reverse();
+            assert_eq!(server.send_to(&buf[..n], from)?, n, "datagram {k}");
+        }
+        Ok(2 * N)
+    });
+    // One green client, connected, and one kernel-thread client, unconnected.
+    let green = rt.spawn(move || -> io::Result<()> {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        s.connect(addr)?;
+        let mut back = [0u8; 64];
+        for i in 0..N {
+            let msg = format!("green {i}");
+            s.send(msg.as_bytes())?;
+            let n = s.recv(&mut back)?;
+            let want: Vec<u8> = msg.bytes().rev().collect();
+            assert_eq!(&back[..n], &want[..]);
+        }
+        Ok(())
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    let during = ticks.load(Ordering::Relaxed);
+    let kernel = std::thread::spawn(move || -> io::Result<()> {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        let mut back = [0u8; 64];
+        for i in 0..N {
+            let msg = format!("kernel {i}");
+            s.send_to(msg.as_bytes(), addr)?;
+            let (n, from) = s.recv_from(&mut back)?;
+            assert_eq!(from, addr);
+            let want: Vec<u8> = msg.bytes().rev().collect();
+            assert_eq!(&back[..n], &want[..]);
+        }
+        Ok(())
+    });
+    kernel.join().unwrap().unwrap();
+    green.join().unwrap().unwrap();
+    assert_eq!(srv.join().unwrap().unwrap(), 2 * N);
+    go.store(false, Ordering::Release);
+    tick.join().unwrap();
+    assert!(during >= 5, "the ticker ran only {during} times");
+}
+
+/// UDP's bad input and timeouts: a receive timeout ends with `WouldBlock`, a datagram
+/// too long for the buffer is cut, an unconnected `send` and an unresolvable
+/// destination are errors, and a zero timeout is refused as std refuses it.
+#[test]
+fn udp_timeouts_truncation_and_errors() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        assert_eq!(b.read_timeout().unwrap(), Some(Duration::from_millis(30)));
+        let t = Instant::now();
+        let e = b.recv_from(&mut [0; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        // Cut to the buffer; the rest of the datagram is gone.
+        a.send_to(b"0123456789", b.local_addr().unwrap()).unwrap();
+        a.send_to(b"next", b.local_addr().unwrap()).unwrap();
+        let mut small = [0u8; 4];
+        let (n, _) = b.peek_from(&mut small).unwrap();
+        assert_eq!(&small[..n], b"0123");
+        let (n, _) = b.recv_from(&mut small).unwrap();
+        assert_eq!(&small[..n], b"0123");
+        let (n, _) = b.recv_from(&mut small).unwrap();
+        assert_eq!(&small[..n], b"next");
+        // As std's: the kernel wants a destination (EDESTADDRREQ).
+        let e = a.send(b"x").unwrap_err();
+        let std_e = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send(b"x")
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), std_e.raw_os_error(), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EDESTADDRREQ), "{e}");
+        assert!(a.peer_addr().is_err());
+        let none: &[SocketAddr] = &[];
+        let e = a.send_to(b"x", none).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let e = a.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(format!("{a:?}").contains("UdpSocket"));
+    });
 }

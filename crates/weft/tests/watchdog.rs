@@ -52,7 +52,10 @@ fn a_spinning_green_thread_is_named_on_detection_and_when_it_lets_go() {
     assert!(found.held >= SLICE, "{found:?}");
     assert!(found.held < Duration::from_millis(120), "{found:?}");
     // The whole hold, to a quarter slice (and whatever the watchdog's own wake-ups lag).
-    assert!(ended.held >= Duration::from_millis(120) - SLICE / 4, "{ended:?}");
+    assert!(
+        ended.held >= Duration::from_millis(120) - SLICE / 4,
+        "{ended:?}"
+    );
     assert!(found.to_string().contains("'hog'"), "{found}");
 }
 
@@ -72,7 +75,10 @@ fn a_blocking_sleep_in_a_green_thread_is_reported_as_blocked_in_the_kernel() {
         k => panic!("reported as {k:?}"),
     }
     assert!(!first.ended);
-    assert!(first.to_string().contains("blocked in the kernel"), "{first}");
+    assert!(
+        first.to_string().contains("blocked in the kernel"),
+        "{first}"
+    );
     assert_eq!(stalls.iter().filter(|s| !s.ended).count(), 1, "{stalls:?}");
 }
 
@@ -96,7 +102,11 @@ fn threads_that_switch_and_idle_workers_are_never_reported() {
     });
     std::thread::sleep(Duration::from_millis(50));
     drop(rt);
-    assert!(stalls.lock().unwrap().is_empty(), "{:?}", stalls.lock().unwrap());
+    assert!(
+        stalls.lock().unwrap().is_empty(),
+        "{:?}",
+        stalls.lock().unwrap()
+    );
 }
 
 #[test]
@@ -110,7 +120,11 @@ fn a_thread_that_keeps_yielding_alone_on_its_worker_is_not_a_stall() {
         }
     });
     drop(rt);
-    assert!(stalls.lock().unwrap().is_empty(), "{:?}", stalls.lock().unwrap());
+    assert!(
+        stalls.lock().unwrap().is_empty(),
+        "{:?}",
+        stalls.lock().unwrap()
+    );
 }
 
 #[test]

@@ -40,5 +40,68 @@
 //! a listener out of descriptors gets `EMFILE` from `accept`, and so on).
 
 mod tcp;
+mod udp;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+/// A timeout kept as nanoseconds in an atomic (0: none), so it can be changed through
+/// `&self` as std allows.
+#[derive(Default)]
+pub(crate) struct Timeout(AtomicU64);
+
+impl Timeout {
+    pub(crate) fn set(&self, d: Option<Duration>) -> io::Result<()> {
+        let nanos = match d {
+            None => 0,
+            // std refuses a zero timeout the same way.
+            Some(d) if d.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ))
+            }
+            Some(d) => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+        };
+        self.0.store(nanos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    /// The deadline of an operation starting now (`None` when there is no timeout or
+    /// it is too far to represent).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.get().and_then(|d| Instant::now().checked_add(d))
+    }
+}
+
+/// Tries each address `f` accepts, as std does: the first success, else the last error.
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
