@@ -190,7 +190,7 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Starts a [watchdog](watchdog) with this slice: a monitor thread that reports a
+    /// Starts a [`watchdog`] with this slice: a monitor thread that reports a
     /// green thread holding its worker for longer than `slice` without a switch
     /// (computing, or blocked in a system call), once when it is detected and once when
     /// it lets go, on standard error unless [`on_stall`](Self::on_stall) says otherwise.
