@@ -28,7 +28,7 @@
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |
 //! | software transactional memory | [`stm::TVar`], [`stm::atomically`], [`stm::retry`], [`stm::Transaction::or_else`], [`stm::TQueue`] |
 //! | CSP: rendezvous channels, external choice (`select`), internal choice, `par` | [`csp::channel`], [`csp::bounded`], [`csp::unbounded`], [`select!`], [`csp::Select`], [`csp::internal_choice`], [`par!`] |
-//! | non-blocking I/O for green threads (the survey's fix for blocking calls) | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`blocking`] |
+//! | non-blocking I/O for green threads (the survey's fix for blocking calls) | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], [`blocking`], [`fs`] (files, through the blocking pool) |
 //! | actors: identities, mailboxes, links, monitors, supervisors | [`actor::spawn`], [`actor::Addr`], [`actor::Supervisor`] |
 //! | kernel threads | `std::thread`; every weft primitive also works from them |
 //! | CCS (process algebra as a tool) | the `weft-ccs` crate and `weft ccs` |
@@ -110,6 +110,8 @@ pub mod actor;
 mod blocking;
 #[cfg(not(loom))]
 pub mod csp;
+#[cfg(not(loom))]
+pub mod fs;
 #[cfg(not(loom))]
 pub mod net;
 #[cfg(not(loom))]

@@ -411,8 +411,89 @@ fn udp_timeouts_truncation_and_errors() {
         let none: &[SocketAddr] = &[];
         let e = a.send_to(b"x", none).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        // A clone shares the socket: a datagram sent to it is received through either.
+        let a2 = a.try_clone().unwrap();
+        assert_eq!(a2.local_addr().unwrap(), a.local_addr().unwrap());
+        b.send_to(b"to a", a.local_addr().unwrap()).unwrap();
+        let (n, _) = a2.recv_from(&mut small).unwrap();
+        assert_eq!(&small[..n], b"to a");
         let e = a.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
         assert!(format!("{a:?}").contains("UdpSocket"));
     });
+}
+
+/// `weft::fs` from a green thread on a one-worker runtime: what is written is read back
+/// (through `Read`, `Seek`, `read_to_end` and the whole-file helpers, across more than
+/// one chunk), and errors are std's.
+#[test]
+fn files_through_the_blocking_pool() {
+    use std::io::{Seek, SeekFrom};
+    let rt = runtime(1);
+    let dir = std::env::temp_dir().join(format!("weft-fs-test-{}", std::process::id()));
+    let d = dir.clone();
+    let r = rt.block_on(move || -> io::Result<()> {
+        weft::fs::create_dir_all(&d)?;
+        let p = d.join("data");
+        let mut f = weft::fs::File::create(&p)?;
+        let data: Vec<u8> = (0..3 * weft::fs::CHUNK / 2)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        f.write_all(&data)?;
+        f.sync_all()?;
+        assert_eq!(f.metadata()?.len(), data.len() as u64);
+        assert_eq!(weft::fs::read(&p)?, data);
+        let mut f = weft::fs::File::open(&p)?;
+        f.seek(SeekFrom::Start(1000))?;
+        let mut part = [0u8; 16];
+        f.read_exact(&mut part)?;
+        assert_eq!(&part[..], &data[1000..1016]);
+        let mut rest = Vec::new();
+        f.read_to_end(&mut rest)?;
+        assert_eq!(&rest[..], &data[1016..]);
+        weft::fs::write(d.join("text"), "héllo")?;
+        assert_eq!(weft::fs::read_to_string(d.join("text"))?, "héllo");
+        weft::fs::rename(d.join("text"), d.join("moved"))?;
+        assert_eq!(weft::fs::copy(d.join("moved"), d.join("copy"))?, 6);
+        weft::fs::remove_file(d.join("moved"))?;
+        let e = weft::fs::File::open(d.join("moved")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(format!("{f:?}").contains("data"));
+        Ok(())
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    r.unwrap();
+}
+
+/// `try_clone`: one green thread reads while another writes the same connection, on one
+/// worker; the clone keeps the socket open after the original is dropped.
+#[test]
+fn a_cloned_stream_reads_while_the_original_writes() {
+    let rt = runtime(1);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = rt.spawn(move || echo(listener.accept().unwrap().0));
+    let n = rt.block_on(move || -> io::Result<usize> {
+        let s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut r = s.try_clone()?;
+        assert_eq!(r.read_timeout()?, Some(Duration::from_secs(20)));
+        let reader = weft::spawn(move || -> io::Result<Vec<u8>> {
+            let mut got = Vec::new();
+            r.read_to_end(&mut got)?;
+            Ok(got)
+        });
+        let mut w = s;
+        for i in 0..200u32 {
+            w.write_all(&i.to_le_bytes())?;
+        }
+        w.shutdown(Shutdown::Write)?;
+        drop(w);
+        let got = reader.join().unwrap()?;
+        let want: Vec<u8> = (0..200u32).flat_map(u32::to_le_bytes).collect();
+        assert_eq!(got, want);
+        Ok(got.len())
+    });
+    assert_eq!(n.unwrap(), 800);
+    assert_eq!(server.join().unwrap().unwrap(), 800);
 }

@@ -205,6 +205,22 @@ impl TcpStream {
         Ok(s)
     }
 
+    /// A second handle to the same socket (a duplicated descriptor), as std's
+    /// `try_clone`: one green thread can read while another writes. The timeouts are
+    /// copied and then set apart.
+    ///
+    /// # Errors
+    ///
+    /// Out of descriptors (`EMFILE`), as std's.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        use std::os::fd::AsFd;
+        let fd = self.inner.as_fd().try_clone_to_owned()?;
+        let s = TcpStream::from_mio(mio::net::TcpStream::from_std(std::net::TcpStream::from(fd)));
+        s.read_timeout.set(self.read_timeout.get()).ok();
+        s.write_timeout.set(self.write_timeout.get()).ok();
+        Ok(s)
+    }
+
     /// The remote address.
     ///
     /// # Errors

@@ -134,6 +134,26 @@ impl UdpSocket {
         self.io(READ, self.read_timeout.deadline(), || self.inner.peek(buf))
     }
 
+    /// A second handle to the same socket (a duplicated descriptor), as std's
+    /// `try_clone`. The timeouts are copied and then set apart.
+    ///
+    /// # Errors
+    ///
+    /// Out of descriptors (`EMFILE`), as std's.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        use std::os::fd::AsFd;
+        let fd = self.inner.as_fd().try_clone_to_owned()?;
+        let s = UdpSocket {
+            reg: RegCell::new(),
+            inner: mio::net::UdpSocket::from_std(std::net::UdpSocket::from(fd)),
+            read_timeout: Timeout::default(),
+            write_timeout: Timeout::default(),
+        };
+        s.read_timeout.set(self.read_timeout.get()).ok();
+        s.write_timeout.set(self.write_timeout.get()).ok();
+        Ok(s)
+    }
+
     /// The address this socket is bound to.
     ///
     /// # Errors
