@@ -1,4 +1,4 @@
-//! Files for green threads: every operation runs on the [`blocking`](crate::blocking)
+//! Files for green threads: every operation runs on the [`blocking`](crate::blocking())
 //! pool, so a slow disk parks only the calling green thread.
 //!
 //! Regular files are always "ready" to epoll, so a reactor cannot make their reads wait
