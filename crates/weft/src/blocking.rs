@@ -50,7 +50,8 @@ impl Pool {
     /// Queues `job`. When no pool thread exists and none can be started, hands every
     /// queued job back (`job` among them) for the caller to run itself.
     fn submit(&'static self, job: Job) -> Result<(), Vec<Job>> {
-        let mut st = self.lock();
+        // Called from green threads: never preempted holding the pool's lock.
+        let mut st = crate::critical::lock(&self.state);
         st.jobs.push_back(job);
         if st.idle > 0 {
             drop(st);
@@ -66,7 +67,7 @@ impl Pool {
             .name("weft-blocking".into())
             .spawn(move || self.work());
         if spawned.is_err() {
-            let mut st = self.lock();
+            let mut st = crate::critical::lock(&self.state);
             st.threads -= 1;
             if st.threads == 0 {
                 // No thread would ever take them.

@@ -80,6 +80,7 @@
 // of `loom.rs`, for `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release`.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod critical;
 mod loom;
 #[cfg(loom)]
 mod park {

@@ -378,7 +378,7 @@ impl<T> Chan<T> {
     /// A send that spends nothing (a `select` spends once for all its cases).
     #[inline(always)]
     pub(crate) fn send_unmetered(&self, v: T, wait: Wait) -> Result<(), SendFail<T>> {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         let v = match self.send_now(&mut st, v) {
             Ok(woken) => {
                 drop(st);
@@ -410,11 +410,11 @@ impl<T> Chan<T> {
         match w.wait(&SEND, deadline) {
             Outcome::Selected(_, false) => Ok(()),
             Outcome::Selected(_, true) => {
-                let v = self.state.lock().take_stash(w.token(), 0);
+                let v = self.state.lock_unmarked().take_stash(w.token(), 0);
                 Err(SendFail::Disconnected(v.expect("a handed-back value")))
             }
             Outcome::Aborted => {
-                let v = self.state.lock().remove_sender(&w, 0);
+                let v = self.state.lock_unmarked().remove_sender(&w, 0);
                 Err(SendFail::Full(v.expect("an aborted sender's value")))
             }
         }
@@ -430,7 +430,7 @@ impl<T> Chan<T> {
     /// A receive that spends nothing (a `select` spends once for all its cases).
     #[inline(always)]
     pub(crate) fn recv_unmetered(&self, wait: Wait) -> Result<T, RecvFail> {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         match self.recv_now(&mut st) {
             Ok((v, woken)) => {
                 drop(st);
@@ -468,12 +468,12 @@ impl<T> Chan<T> {
                 Ok(unsafe { w.inner.landing.take::<T>() })
             }
             Outcome::Selected(_, true) => {
-                let v = self.state.lock().take_stash(w.token(), LANDING);
+                let v = self.state.lock_unmarked().take_stash(w.token(), LANDING);
                 Ok(v.expect("a value handed to a claimed receiver"))
             }
             Outcome::Selected(_, false) => Err(RecvFail::Disconnected),
             Outcome::Aborted => {
-                self.state.lock().remove_receiver(&w, LANDING);
+                self.state.lock_unmarked().remove_receiver(&w, LANDING);
                 Err(RecvFail::Empty)
             }
         }
@@ -482,7 +482,7 @@ impl<T> Chan<T> {
     /// No more sends: wakes every receiver (they drain the buffer, then see the end)
     /// and hands every blocked sender its value back. `false` if already closed.
     fn close(&self) -> bool {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         if st.closed {
             return false;
         }
@@ -515,7 +515,7 @@ impl<T> Chan<T> {
     /// The last receiver is gone: blocked senders get their values back, buffered values
     /// are dropped (after the lock is released: a destructor may use the channel).
     fn disconnect_receivers(&self) {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         st.rx_gone = true;
         let buffered = st.extras.0.as_mut().map(|x| std::mem::take(&mut x.buf));
         let mut woken = Vec::new();
@@ -530,7 +530,7 @@ impl<T> Chan<T> {
     /// `select`'s registration of a receive case: `true` (and no registration) when the
     /// case is ready now, ignoring `w`'s own send entries.
     pub(crate) fn register_recv(&self, w: &Thread, case: usize) -> bool {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         let ready = st.buf_len() > 0
             || st.closed
             || st
@@ -554,7 +554,7 @@ impl<T> Chan<T> {
     /// `select`'s registration of a send case; `Err(v)` (not registered) when the case
     /// is ready now, ignoring `w`'s own receive entries.
     pub(crate) fn register_send(&self, w: &Thread, case: usize, v: T) -> Result<(), T> {
-        let mut st = self.state.lock();
+        let mut st = self.state.lock_unmarked();
         let ready = st.closed
             || st.rx_gone
             || st.buf_len() < self.cap
@@ -576,21 +576,21 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn unregister_recv(&self, w: &Thread, case: usize) {
-        self.state.lock().remove_receiver(w, case);
+        self.state.lock_unmarked().remove_receiver(w, case);
     }
 
     pub(crate) fn unregister_send(&self, w: &Thread, case: usize) -> Option<T> {
-        self.state.lock().remove_sender(w, case)
+        self.state.lock_unmarked().remove_sender(w, case)
     }
 
     /// Takes the value stashed for (`token`, `case`).
     pub(crate) fn take_stashed(&self, token: usize, case: usize) -> Option<T> {
-        self.state.lock().take_stash(token, case)
+        self.state.lock_unmarked().take_stash(token, case)
     }
 
     /// Leaves `v` in the stash under (`token`, `case`).
     pub(crate) fn put_stashed(&self, token: usize, case: usize, v: T) {
-        self.state.lock().stash_push(token, case, v);
+        self.state.lock_unmarked().stash_push(token, case, v);
     }
 }
 
@@ -787,7 +787,7 @@ impl<T> Sender<T> {
     /// assert!(tx.is_disconnected());
     /// ```
     pub fn is_disconnected(&self) -> bool {
-        let st = self.chan.state.lock();
+        let st = self.chan.state.lock_unmarked();
         st.closed || st.rx_gone
     }
 
@@ -799,7 +799,7 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf_len()
+        self.chan.state.lock_unmarked().buf_len()
     }
 
     /// `true` when nothing is buffered.
@@ -947,7 +947,7 @@ impl<T> Receiver<T> {
     /// assert!(rx.is_disconnected());
     /// ```
     pub fn is_disconnected(&self) -> bool {
-        let st = self.chan.state.lock();
+        let st = self.chan.state.lock_unmarked();
         st.closed && st.buf_len() == 0
     }
 
@@ -959,7 +959,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf_len()
+        self.chan.state.lock_unmarked().buf_len()
     }
 
     /// `true` when nothing is buffered.
@@ -1133,7 +1133,7 @@ mod tests {
     use super::*;
 
     fn assert_clean<T>(chan: &Chan<T>) {
-        let st = chan.state.lock();
+        let st = chan.state.lock_unmarked();
         let senders = st.waiters(Side::Tx).count();
         assert_eq!(senders, 0, "{senders} sender entries left");
         let receivers = st.waiters(Side::Rx).count();
@@ -1185,7 +1185,7 @@ mod tests {
                 std::thread::spawn(move || tx.send(i.to_string()).unwrap_err().0)
             })
             .collect();
-        while tx.chan.state.lock().waiters(Side::Tx).count() < 3 {
+        while tx.chan.state.lock_unmarked().waiters(Side::Tx).count() < 3 {
             std::thread::yield_now();
         }
         assert!(tx.close());
@@ -1197,7 +1197,7 @@ mod tests {
 
     /// Waits until `n` receivers are queued on `chan` (they are parked, or about to).
     fn until_receivers_wait<T>(chan: &Chan<T>, n: usize) {
-        while chan.state.lock().waiters(Side::Rx).count() < n {
+        while chan.state.lock_unmarked().waiters(Side::Rx).count() < n {
             std::thread::yield_now();
         }
     }
@@ -1243,7 +1243,7 @@ mod tests {
         let t = std::thread::spawn(move || rx.recv());
         until_receivers_wait(&tx.chan, 1);
         assert!(
-            tx.chan.state.lock().extras.0.is_none(),
+            tx.chan.state.lock_unmarked().extras.0.is_none(),
             "one blocked receiver needs no allocation"
         );
         tx.send(7).unwrap();

@@ -204,6 +204,11 @@ impl WaitRef {
             .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
+            if !owned {
+                // Until the wake-up, "in this turn" must stay true: no preemption
+                // (`critical.rs`); `wake` or `drop` leaves.
+                crate::critical::enter();
+            }
             return Some(Waker {
                 p: self.0,
                 owned,
@@ -250,6 +255,7 @@ impl Waker {
             // runs us, in this turn, so it has not run since the claim and its slot
             // still holds its block (module docs).
             unsafe { me.p.as_ref() }.unpark_here();
+            crate::critical::leave();
         }
     }
 }
@@ -260,6 +266,8 @@ impl Drop for Waker {
         if self.owned {
             // SAFETY: the count this `Waker` holds, given back once.
             unsafe { Arc::decrement_strong_count(self.p.as_ptr()) };
+        } else {
+            crate::critical::leave();
         }
     }
 }

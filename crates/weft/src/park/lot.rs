@@ -264,10 +264,12 @@ fn bucket(key: usize) -> &'static Bucket {
     &table[h as usize]
 }
 
-fn lock(b: &Bucket) -> MutexGuard<'_, Queue> {
+/// Locks a bucket, in a critical section (`critical.rs`: a green thread is never
+/// preempted while it holds one).
+fn lock(b: &Bucket) -> crate::critical::Held<MutexGuard<'_, Queue>> {
     // Callbacks cannot poison a bucket in a way that matters: the queue is consistent
     // between operations.
-    b.queue.lock().unwrap_or_else(|e| e.into_inner())
+    crate::critical::Held::take(|| b.queue.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Parks the current thread (green or kernel) in the queue of `key`.

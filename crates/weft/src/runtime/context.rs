@@ -68,7 +68,11 @@ impl Context {
                 );
             }
             drop(me);
+            // The thread's own code starts outside any critical section, and the switch
+            // back to the worker at its end is one (`critical.rs`).
+            crate::critical::replace(0);
             main();
+            crate::critical::replace(1);
         });
         Context { co }
     }

@@ -35,10 +35,11 @@ use crate::thread::Thread;
 use crate::JoinHandle;
 use worker::Fresh;
 
-/// Locks one of the runtime's own mutexes, ignoring poisoning: what they guard stays
-/// consistent across a panic (no critical section here calls user code).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Locks one of the runtime's own mutexes, ignoring poisoning (what they guard stays
+/// consistent across a panic: no critical section here calls user code), inside a
+/// critical section (`critical.rs`: preemption never interrupts a holder).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> crate::critical::Locked<'_, T> {
+    crate::critical::lock(m)
 }
 
 /// What other threads may touch of a worker.
@@ -103,6 +104,9 @@ impl Shared {
     /// Queues a fresh green thread: on the current worker when it belongs to this
     /// runtime, else on the global injector; then wakes a worker if one sleeps.
     pub(crate) fn submit(self: &Arc<Self>, f: Fresh) {
+        // The worker's deque has one owner: its kernel thread, whichever green thread
+        // runs there; a push must not be interleaved with another (`critical.rs`).
+        let _c = crate::critical::Critical::new();
         self.live.fetch_add(1, Ordering::Relaxed);
         let f = worker::with_local(|l| match l {
             Some(l) if std::ptr::eq(&*l.shared, &**self) => {
@@ -119,7 +123,7 @@ impl Shared {
 }
 
 pub(crate) fn registry_insert(w: &WorkerShared, i: u32, t: &Thread) {
-    let mut r = w.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = lock(&w.registry);
     let i = i as usize;
     if r.len() <= i {
         r.resize(i + 1, None);
@@ -128,7 +132,7 @@ pub(crate) fn registry_insert(w: &WorkerShared, i: u32, t: &Thread) {
 }
 
 pub(crate) fn registry_remove(w: &WorkerShared, i: u32) {
-    let mut r = w.registry.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = lock(&w.registry);
     if let Some(e) = r.get_mut(i as usize) {
         *e = None;
     }

@@ -195,6 +195,8 @@ impl GreenStack {
     /// space and installing a guard when the pool is empty.
     pub(crate) fn new(size: usize) -> io::Result<GreenStack> {
         let (class, _) = class_of(size)?;
+        // The cache is the kernel thread's (`critical.rs`).
+        let _c = crate::critical::Critical::new();
         let cached = LOCAL
             .try_with(|c| {
                 let mut c = c.borrow_mut();
@@ -319,6 +321,7 @@ impl Drop for GreenStack {
         self.set_owner(ptr::null());
         let class = self.class as usize;
         let slot = self.slot;
+        let _c = crate::critical::Critical::new();
         let cached = LOCAL.try_with(|c| {
             let mut c = c.borrow_mut();
             let list = &mut c.0[class];

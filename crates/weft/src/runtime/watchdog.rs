@@ -163,7 +163,7 @@ impl Watchdog {
 
     /// Stops the thread and waits for it.
     pub(crate) fn stop(&mut self) {
-        *lock(&self.stop.0) = true;
+        *self.stop.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         self.stop.1.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -182,7 +182,8 @@ struct Seen {
 fn watch(shared: &Weak<Shared>, slice: Duration, handler: &Handler, stop: &(Mutex<bool>, Condvar)) {
     let period = slice / 4;
     let mut seen: Vec<Seen> = Vec::new();
-    let mut stopped = lock(&stop.0);
+    // The watchdog's own kernel thread: a plain lock, for the condition variable.
+    let mut stopped = stop.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         stopped = stop
             .1

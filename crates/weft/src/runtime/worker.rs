@@ -140,6 +140,8 @@ pub(crate) fn park_green(
         return Unparked::TimedOut;
     }
     super::coop::reset_budget();
+    // A switch is a critical section (`critical.rs`), and this thread's depth waits here.
+    let depth = crate::critical::replace(1);
     me.waiting_on
         .store(reason as *const _ as *mut _, Ordering::Release);
     let req = match deadline {
@@ -152,6 +154,7 @@ pub(crate) fn park_green(
     // SAFETY: `me` is the running green thread (the caller got it from CURRENT), and we
     // hold no worker-local borrow here.
     let wake = unsafe { context::suspend(me, req) };
+    crate::critical::replace(depth);
     me.waiting_on.store(ptr::null_mut(), Ordering::Release);
     // Woken out of PARKED, the wake-up was the token (see park/state.rs); a failed
     // commit had its token consumed by the worker.
@@ -165,8 +168,10 @@ pub(crate) fn park_green(
 #[inline(always)]
 pub(crate) fn yield_green(me: &ThreadInner) {
     super::coop::reset_budget();
+    let depth = crate::critical::replace(1);
     // SAFETY: `me` is the running green thread, and no worker-local borrow is held.
     let _ = unsafe { context::suspend(me, Request::Yield) };
+    crate::critical::replace(depth);
 }
 
 /// One slot of the worker's table of started green threads.
@@ -263,6 +268,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         fresh,
     };
     LOCAL.with(|l| l.set(&local));
+    // The worker's own code is one long critical section (`critical.rs`).
+    crate::critical::replace(1);
     let me = &local.shared.workers[index];
     // SAFETY: gettid has no preconditions.
     me.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
@@ -660,6 +667,7 @@ pub(crate) fn wake_green(shared: &Shared, home: &AtomicU32, slot: &AtomicU32) {
     let slot = slot.load(Ordering::Relaxed);
     let local_push = with_local(|l| match l {
         Some(l) if l.index == home && ptr::eq(&*l.shared, shared) => {
+            let _c = crate::critical::Critical::new();
             l.runnable.borrow_mut().push_back(slot);
             true
         }
@@ -678,6 +686,7 @@ pub(crate) fn wake_green_here(slot: &AtomicU32) {
     let slot = slot.load(Ordering::Relaxed);
     with_local(|l| {
         if let Some(l) = l {
+            let _c = crate::critical::Critical::new();
             l.runnable.borrow_mut().push_back(slot);
         }
     });

@@ -329,7 +329,11 @@ impl Drop for SpareOwner {
 
 #[inline]
 fn take_buffers() -> Box<Buffers> {
-    let p = SPARE.with(|s| s.replace(std::ptr::null_mut()));
+    // The spare is the kernel thread's: taking it is a critical section (`critical.rs`).
+    let p = {
+        let _c = crate::critical::Critical::new();
+        SPARE.with(|s| s.replace(std::ptr::null_mut()))
+    };
     if p.is_null() {
         // First transaction of this thread (or interleaved green threads): register the
         // owner that frees the spare at exit, and start with fresh vectors.
@@ -347,7 +351,10 @@ pub(crate) fn give_buffers(mut b: Box<Buffers>) {
     b.reads.clear();
     // Not the vectors of a huge transaction: they would stay with the thread for good.
     if b.reads.capacity() <= 4096 && b.writes_capacity() <= 4096 {
-        let old = SPARE.with(|s| s.replace(Box::into_raw(b)));
+        let old = {
+            let _c = crate::critical::Critical::new();
+            SPARE.with(|s| s.replace(Box::into_raw(b)))
+        };
         if !old.is_null() {
             // SAFETY: as in `SpareOwner::drop`.
             drop(unsafe { Box::from_raw(old) });
@@ -404,13 +411,16 @@ fn in_transaction() -> bool {
 /// else; `drop_fn` must be safe to call for it on this thread (its type is `Send`).
 pub(crate) unsafe fn drop_value(p: *mut (), drop_fn: unsafe fn(*mut ())) {
     // (While the thread exits, the list may be gone already: then it is dropped at once.)
-    if in_transaction()
-        && DEFERRED
+    // The list is the kernel thread's: a critical section (`critical.rs`).
+    if in_transaction() {
+        let _c = crate::critical::Critical::new();
+        if DEFERRED
             .try_with(|d| d.0.borrow_mut().push((p, drop_fn)))
             .is_ok()
-    {
-        ANY_DEFERRED.with(|a| a.set(true));
-        return;
+        {
+            ANY_DEFERRED.with(|a| a.set(true));
+            return;
+        }
     }
     // SAFETY: the caller's contract.
     unsafe { drop_fn(p) };
@@ -436,7 +446,11 @@ fn drop_deferred_now() {
     }
     ANY_DEFERRED.with(|a| a.set(false));
     loop {
-        let Ok(batch) = DEFERRED.try_with(|d| std::mem::take(&mut *d.0.borrow_mut())) else {
+        let taken = {
+            let _c = crate::critical::Critical::new();
+            DEFERRED.try_with(|d| std::mem::take(&mut *d.0.borrow_mut()))
+        };
+        let Ok(batch) = taken else {
             return;
         };
         if batch.is_empty() {

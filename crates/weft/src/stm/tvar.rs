@@ -47,7 +47,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
@@ -67,12 +67,51 @@ std::thread_local! {
 
 /// Pins the current kernel thread in weft's STM collector: values retired from now on
 /// stay alive until the guard is dropped.
+///
+/// The pin count is the kernel thread's, shared by the green threads of its worker:
+/// pinning, unpinning and deferring are critical sections (`critical.rs`), so preemption
+/// never interleaves two of them; being pinned is not (pins nest).
 #[inline]
-pub(crate) fn pin() -> Guard {
+pub(crate) fn pin() -> Pinned {
+    let _c = crate::critical::Critical::new();
     // During thread exit the thread-local may be gone: pin through a handle of its own.
-    HANDLE
-        .try_with(LocalHandle::pin)
-        .unwrap_or_else(|_| collector().register().pin())
+    Pinned(std::mem::ManuallyDrop::new(
+        HANDLE
+            .try_with(LocalHandle::pin)
+            .unwrap_or_else(|_| collector().register().pin()),
+    ))
+}
+
+/// An epoch guard whose unpinning is a critical section (see [`pin`]).
+pub(crate) struct Pinned(std::mem::ManuallyDrop<Guard>);
+
+impl Pinned {
+    /// Defers `f` until no pinned thread can still see what it frees, as
+    /// [`Guard::defer_unchecked`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Guard::defer_unchecked`].
+    pub(crate) unsafe fn defer_unchecked<F: FnOnce() -> R, R>(&self, f: F) {
+        let _c = crate::critical::Critical::new();
+        // SAFETY: the caller's contract.
+        unsafe { self.0.defer_unchecked(f) }
+    }
+}
+
+impl std::ops::Deref for Pinned {
+    type Target = Guard;
+    fn deref(&self) -> &Guard {
+        &self.0
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _c = crate::critical::Critical::new();
+        // SAFETY: dropped once, here.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+    }
 }
 
 /// A thread parked in `retry`, registered with every variable its attempt read.
@@ -229,11 +268,9 @@ static WAITERS: [Mutex<Stripe>; 64] = [const { Mutex::new(Vec::new()) }; 64];
 type Stripe = Vec<(usize, Arc<RetryToken>)>;
 
 impl VarHeader {
-    fn stripe(&self) -> std::sync::MutexGuard<'static, Stripe> {
+    fn stripe(&self) -> crate::critical::Locked<'static, Stripe> {
         let addr = self as *const VarHeader as usize;
-        WAITERS[(addr >> 6) % WAITERS.len()]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        crate::critical::lock(&WAITERS[(addr >> 6) % WAITERS.len()])
     }
 
     /// Registers a retry token.

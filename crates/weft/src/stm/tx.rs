@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering;
 
-use crossbeam_epoch::Guard;
+use super::tvar::Pinned;
 
 use super::tvar::{
     box_value, drop_boxed, drop_nothing, from_bits, is_inline, to_bits, TVar, VarPtr,
@@ -203,7 +203,7 @@ pub(crate) enum CommitFail {
 /// ```
 pub struct Transaction {
     /// Pinned at the first boxed read (or boxed retirement), until the attempt ends.
-    guard: Option<Guard>,
+    guard: Option<Pinned>,
     /// The snapshot's time: reads accept versions up to it. `u64::MAX` for the serial
     /// transaction, which accepts every version (so a read needs one comparison, not two).
     pub(crate) rv: u64,
@@ -256,7 +256,7 @@ impl Transaction {
 
     /// Pins this attempt (once): boxed values it reads or retires stay valid until it ends.
     #[inline]
-    fn pin(&mut self) -> &Guard {
+    fn pin(&mut self) -> &Pinned {
         self.guard.get_or_insert_with(super::tvar::pin)
     }
 
