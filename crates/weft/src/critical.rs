@@ -38,17 +38,28 @@ thread_local! {
 }
 
 /// Enters a critical section (see the module docs); pair with [`leave`].
+///
+/// The count is read by a signal handler on this very thread, so the compiler must not
+/// move memory accesses across its updates (nor merge an enter with the next leave): a
+/// compiler fence after each update, the signal-handler fence of C's
+/// `atomic_signal_fence`. It emits no instruction.
 #[inline(always)]
 pub(crate) fn enter() {
     #[cfg(not(loom))]
-    DEPTH.with(|d| d.set(d.get() + 1));
+    {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Leaves a critical section entered with [`enter`].
 #[inline(always)]
 pub(crate) fn leave() {
     #[cfg(not(loom))]
-    DEPTH.with(|d| d.set(d.get() - 1));
+    {
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
 }
 
 /// The current depth (0: preemptible, if everything else allows it).
@@ -66,7 +77,10 @@ pub(crate) fn depth() -> u32 {
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn replace(d: u32) -> u32 {
-    DEPTH.with(|c| c.replace(d))
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    let old = DEPTH.with(|c| c.replace(d));
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    old
 }
 
 /// A critical section as a value: entered when made, left when dropped.

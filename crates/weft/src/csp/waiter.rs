@@ -49,8 +49,9 @@
 //!   runs on, in its current turn. The owner cannot run before this turn ends, so it
 //!   cannot return, finish and free its block before the unpark: no count is needed.
 //!   The claimer must not switch away between the claim and the wake-up (a `Waker` is
-//!   `!Send`, and the code between them never parks or yields; a future preemption of
-//!   green threads must treat that window as a runtime critical section).
+//!   `!Send`, and the code between them never parks or yields; and preemption never
+//!   falls in that window: a claim without a strong count enters a critical section,
+//!   which the wake-up leaves, see `critical.rs`).
 //!
 //! The ping-pong of two green threads on one worker, the common case, so takes no
 //! reference count at all. The owner itself waits through a borrowed handle

@@ -8,6 +8,7 @@
 //! * `deadlock`: the deadlock detector.
 //! * `reactor`: socket readiness for green threads (epoll).
 //! * `watchdog`: the monitor thread that names a green thread holding its worker.
+//! * `preempt`: opt-in preemption, driven by the watchdog.
 //!
 //! A [`Runtime`] owns its workers; the first use of [`crate::spawn`] outside any
 //! runtime starts a default one with one worker per available CPU, which lives until
@@ -16,6 +17,7 @@
 pub(crate) mod context;
 pub mod coop;
 pub(crate) mod deadlock;
+pub mod preempt;
 pub(crate) mod reactor;
 pub(crate) mod signal;
 pub(crate) mod stack;
@@ -59,6 +61,8 @@ pub(crate) struct WorkerShared {
     pub(crate) turn: AtomicU64,
     /// The worker's kernel thread id (0 until it starts).
     pub(crate) tid: AtomicI32,
+    /// The turn the watchdog asked to be preempted (`preempt.rs`; 0: none).
+    pub(crate) preempt: AtomicU64,
 }
 
 /// The state of a runtime shared by its workers and by every handle to it.
@@ -168,6 +172,7 @@ pub struct RuntimeBuilder {
     name: String,
     watchdog: Option<Duration>,
     on_stall: Option<watchdog::Handler>,
+    preemption: Option<Duration>,
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -177,6 +182,7 @@ impl fmt::Debug for RuntimeBuilder {
             .field("name", &self.name)
             .field("watchdog", &self.watchdog)
             .field("on_stall", &self.on_stall.as_ref().map(|_| "custom"))
+            .field("preemption", &self.preemption)
             .finish()
     }
 }
@@ -224,6 +230,55 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Turns preemption on: a green thread that runs longer than `slice` without a
+    /// switch is suspended (as if it had called [`crate::yield_now`]) at an instruction
+    /// of the application's own code, so the other green threads of its worker run. The
+    /// [`watchdog`](Self::watchdog) runs with this slice, signals such a worker, and
+    /// reports a computing thread only if it still holds the worker after
+    /// [`watchdog::PREEMPT_REPORT_SLICES`] slices. See [`preempt`] for the algorithm.
+    ///
+    /// The worst delay a ready thread sees behind a thread that computes is then about
+    /// 1.25 slices: the watchdog looks four times per slice.
+    ///
+    /// # Safety
+    ///
+    /// Preemption interleaves green threads *between any two instructions* of the
+    /// application's code, on one kernel thread. weft never preempts its own critical
+    /// sections, the standard library's functions, the C library (and its allocator),
+    /// or code without a Rust symbol, but it cannot see the application's own
+    /// per-kernel-thread state. The caller promises that no code running on this
+    /// runtime's green threads, outside weft's and std's functions (which includes
+    /// code of theirs and of other crates inlined into the application's functions),
+    ///
+    /// 1. is in the middle of an update of **thread-local storage** that another green
+    ///    thread of the same worker could observe or make: a `RefCell` borrow, an `Rc`
+    ///    clone or drop, a `Cell` read-modify-write or any invariant spread over several
+    ///    writes, in a `thread_local!` (or a library's thread-local: an allocator's
+    ///    per-thread cache written in Rust, an async runtime's context, a random number
+    ///    generator's state) — wrap such code in [`preempt::critical`];
+    /// 2. holds a guard of a **reentrant lock keyed by the kernel thread**
+    ///    (`std::io::stdout().lock()` and the like) across code that may be preempted:
+    ///    another green thread of the worker would enter it too;
+    /// 3. relies on running uninterrupted for any other reason of soundness (timing
+    ///    assumptions in `unsafe` code, signal masks, CPU state changed in inline
+    ///    assembly).
+    ///
+    /// Holding a `std::sync::Mutex` (or any lock that blocks the kernel thread) across
+    /// code that may be preempted is not unsound but can deadlock the worker, if another
+    /// green thread of the worker then waits for it: use weft's locks, which park only
+    /// the green thread. Safe code that uses no thread-locals, and all of weft's own
+    /// primitives, meet the contract.
+    ///
+    /// # Errors (at [`build`](Self::build))
+    ///
+    /// `Unsupported` when not on x86-64 Linux, or when the executable has no symbol
+    /// table to tell the application's code apart (a stripped binary); a slice under
+    /// [`watchdog::MIN_SLICE`] is `InvalidInput`.
+    pub unsafe fn preemption(mut self, slice: Duration) -> Self {
+        self.preemption = Some(slice);
+        self
+    }
+
     /// Where the watchdog's reports go (default: one line each on standard error).
     /// Called on the watchdog's thread; it should return quickly. Has no effect without
     /// [`watchdog`](Self::watchdog).
@@ -238,7 +293,10 @@ impl RuntimeBuilder {
     ///
     /// `workers(0)`, more than 65 536 workers, a watchdog slice under
     /// [`watchdog::MIN_SLICE`], or a failure to start a kernel thread.
-    pub fn build(self) -> io::Result<Runtime> {
+    pub fn build(mut self) -> io::Result<Runtime> {
+        if let Some(p) = self.preemption {
+            self.watchdog = Some(self.watchdog.map_or(p, |w| w.min(p)));
+        }
         if let Some(slice) = self.watchdog {
             if slice < watchdog::MIN_SLICE {
                 return Err(io::Error::new(
@@ -276,6 +334,9 @@ impl RuntimeBuilder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self.preemption.is_some() {
+            preempt::set_up()?;
+        }
         signal::install();
         let deques: Vec<Deque<Fresh>> = (0..n).map(|_| Deque::new_fifo()).collect();
         let workers = deques
@@ -289,6 +350,7 @@ impl RuntimeBuilder {
                 reactor: OnceLock::new(),
                 turn: AtomicU64::new(0),
                 tid: AtomicI32::new(0),
+                preempt: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -353,9 +415,10 @@ impl RuntimeBuilder {
         if let Some(slice) = self.watchdog {
             let handler = self.on_stall.unwrap_or_else(watchdog::print_handler);
             rt.watchdog = Some(
-                watchdog::Watchdog::start(&rt.shared, slice, handler).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot start the weft watchdog: {e}"))
-                })?,
+                watchdog::Watchdog::start(&rt.shared, slice, handler, self.preemption.is_some())
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("cannot start the weft watchdog: {e}"))
+                    })?,
             );
         }
         Ok(rt)
@@ -370,6 +433,7 @@ impl Runtime {
             name: "weft-worker".into(),
             watchdog: None,
             on_stall: None,
+            preemption: None,
         }
     }
 

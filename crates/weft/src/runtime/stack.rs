@@ -625,6 +625,30 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(*const ThreadInner, usize)> {
     None
 }
 
+/// If `addr` lies in the usable part of a green stack, the stack's owner (possibly null)
+/// and the bytes between `addr` and the stack's guard (the room left below `addr`).
+/// Async-signal-safe: atomics and arithmetic only (the preemption handler's stack gate).
+pub(crate) fn room_below(addr: usize) -> Option<(*const ThreadInner, usize)> {
+    let n = CHUNK_COUNT.load(Ordering::Acquire);
+    for info in &CHUNKS[..n] {
+        let base = info.base.load(Ordering::Relaxed);
+        if addr < base || addr >= base + CHUNK {
+            continue;
+        }
+        let slot = info.slot.load(Ordering::Relaxed);
+        let index = (addr - base) / slot;
+        let offset = (addr - base) % slot;
+        if offset < GUARD || index >= CHUNK / slot {
+            return None;
+        }
+        let owners = info.owners.load(Ordering::Relaxed);
+        // SAFETY: as in `guard_hit`.
+        let owner = unsafe { &*owners.add(index) }.load(Ordering::Acquire);
+        return Some((owner as *const _, offset - GUARD));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,17 +144,21 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Starts the watchdog of `shared`.
+    /// With `preempt`, a thread found computing past its slice is also signalled
+    /// (`preempt.rs`), and reported only if it still holds its worker after
+    /// [`PREEMPT_REPORT_SLICES`] slices (preemption kept being declined).
     pub(crate) fn start(
         shared: &Arc<Shared>,
         slice: Duration,
         handler: Handler,
+        preempt: bool,
     ) -> std::io::Result<Watchdog> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let weak = Arc::downgrade(shared);
         let st = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{}-watchdog", shared.name))
-            .spawn(move || watch(&weak, slice, &handler, &st))?;
+            .spawn(move || watch(&weak, slice, &handler, &st, preempt))?;
         Ok(Watchdog {
             stop,
             thread: Some(thread),
@@ -163,7 +167,11 @@ impl Watchdog {
 
     /// Stops the thread and waits for it.
     pub(crate) fn stop(&mut self) {
-        *self.stop.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        *self
+            .stop
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         self.stop.1.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -179,11 +187,23 @@ struct Seen {
     reported: Option<(Option<Thread>, StallKind)>,
 }
 
-fn watch(shared: &Weak<Shared>, slice: Duration, handler: &Handler, stop: &(Mutex<bool>, Condvar)) {
+/// With preemption on, a computing thread is reported only past this many slices.
+pub const PREEMPT_REPORT_SLICES: u32 = 4;
+
+fn watch(
+    shared: &Weak<Shared>,
+    slice: Duration,
+    handler: &Handler,
+    stop: &(Mutex<bool>, Condvar),
+    preempt: bool,
+) {
     let period = slice / 4;
     let mut seen: Vec<Seen> = Vec::new();
     // The watchdog's own kernel thread: a plain lock, for the condition variable.
-    let mut stopped = stop.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut stopped = stop
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         stopped = stop
             .1
@@ -235,10 +255,20 @@ fn watch(shared: &Weak<Shared>, slice: Duration, handler: &Handler, stop: &(Mute
                 continue;
             }
             let tid = w.tid.load(std::sync::atomic::Ordering::Relaxed);
+            let kind = kernel_state(tid);
+            if preempt && kind == StallKind::Running {
+                // Ask again at every look while the turn stays: the handler declines
+                // inside critical sections and runtime code.
+                w.preempt.store(turn, std::sync::atomic::Ordering::Relaxed);
+                super::preempt::signal(tid);
+                if held < slice * PREEMPT_REPORT_SLICES {
+                    continue;
+                }
+            }
             let stall = Stall {
                 worker: index_of(&shared, w),
                 thread: thread_in(w, slot - 1),
-                kind: kernel_state(tid),
+                kind,
                 held,
                 ended: false,
                 slice,

@@ -81,6 +81,9 @@ pub(crate) struct Local {
     pub(crate) shared: Arc<Shared>,
     pub(crate) runnable: RefCell<VecDeque<u32>>,
     pub(crate) fresh: Deque<Fresh>,
+    /// Set by a preempted green thread just before it yields (`preempt.rs`): its worker
+    /// then looks at timers, sockets and its inbox before running it again.
+    pub(crate) preempted: Cell<bool>,
 }
 
 thread_local! {
@@ -162,6 +165,40 @@ pub(crate) fn park_green(
         Wake::Notified => Unparked::Notified,
         Wake::TimedOut => Unparked::TimedOut,
     }
+}
+
+/// Marks the running green thread as preempted, just before it yields (`preempt.rs`).
+pub(crate) fn note_preempted() {
+    with_local(|l| {
+        if let Some(l) = l {
+            l.preempted.set(true);
+        }
+    });
+}
+
+/// The preemption handler's second gate: a green thread runs on this worker, and the
+/// watchdog asked for this very turn to be preempted. Async-signal-safe: thread-locals
+/// without destructors and atomics only.
+pub(crate) fn preemption_requested() -> bool {
+    if CURRENT.with(Cell::get).is_null() {
+        return false;
+    }
+    let p = LOCAL.with(Cell::get);
+    // SAFETY: as in `with_local`: a non-null LOCAL is this worker's `Local`, alive while
+    // its loop runs, and a green thread runs only inside that loop.
+    let Some(l) = (unsafe { p.as_ref() }) else {
+        return false;
+    };
+    let w = &l.shared.workers[l.index];
+    let turn = w.turn.load(Ordering::Relaxed);
+    turn as u32 != 0 && w.preempt.load(Ordering::Relaxed) == turn
+}
+
+/// The preemption handler's stack gate: `sp` lies in the running green thread's own
+/// stack with at least `room` bytes below it. Async-signal-safe.
+pub(crate) fn on_current_stack(sp: usize, room: usize) -> bool {
+    let me = CURRENT.with(Cell::get);
+    matches!(super::stack::room_below(sp), Some((owner, left)) if owner == me && left >= room)
 }
 
 /// Puts the running green thread at the back of its worker's run queue.
@@ -266,6 +303,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         shared,
         runnable: RefCell::new(VecDeque::with_capacity(256)),
         fresh,
+        preempted: Cell::new(false),
     };
     LOCAL.with(|l| l.set(&local));
     // The worker's own code is one long critical section (`critical.rs`).
@@ -560,6 +598,15 @@ impl Worker<'_> {
         CURRENT.with(|c| c.set(ptr::null()));
         match r {
             CoroutineResult::Yield(Request::Yield) => {
+                if self.local.preempted.replace(false) {
+                    // Preempted: what waited outside (a timer due, a socket ready, a
+                    // wake-up from another worker) goes before it, and the next turn of
+                    // the loop looks for fresh threads (also on the global injector).
+                    self.drain_inbox();
+                    self.fire_timers();
+                    self.poll_io(Some(std::time::Duration::ZERO));
+                    self.tick = 1;
+                }
                 self.local.runnable.borrow_mut().push_back(i);
                 self.yielded = true;
             }
