@@ -498,3 +498,71 @@ fn impossible_actor_probes_are_errors_not_panics() {
         assert!(msg.contains(says), "{spec}: {doc}");
     }
 }
+
+/// The number in `key` of the row whose first cell is `label` (`None` for a dash).
+fn cell(table: &Value, label: &str, key: &str) -> Option<f64> {
+    let col = column(table, key);
+    rows(table)
+        .iter()
+        .find(|r| r[0] == label)
+        .unwrap_or_else(|| panic!("table `{}` has no row `{label}`", table["id"]))[col]
+        .as_f64()
+}
+
+#[test]
+fn multitasking_section_reports_starvation_blocking_and_echoes() {
+    let s = run_section("multitasking");
+
+    // The test profile's hog spins 30 ms beside a ticker that wants to run every 1 ms.
+    let ticker = table(&s, "ticker");
+    assert_eq!(rows(ticker).len(), 3);
+    for mode in ["cooperative", "budget", "kernel threads"] {
+        positive(ticker, mode, "ticks");
+        positive(ticker, mode, "hog_iterations");
+        positive(ticker, mode, "worst_ms");
+    }
+    // Nothing interrupts a hog that never calls the runtime: the ticker waits for most of it.
+    let coop = positive(ticker, "cooperative", "worst_ms");
+    assert!(coop >= 15.0, "cooperative worst lateness {coop} ms");
+    // A hog that spends from the budget yields every 128 calls.
+    let budget = positive(ticker, "budget", "worst_ms");
+    assert!(
+        budget < coop / 4.0,
+        "budget worst lateness {budget} ms (cooperative {coop} ms)"
+    );
+
+    // A green thread waits 30 ms in three ways on a 1-worker runtime with a 10 ms watchdog.
+    let blocking = table(&s, "blocking_call");
+    assert_eq!(rows(blocking).len(), 3);
+    assert!(positive(blocking, "std::thread::sleep", "reports") >= 1.0);
+    positive(blocking, "std::thread::sleep", "first_report_ms");
+    let kind = column(blocking, "kind");
+    let blocked = rows(blocking)
+        .iter()
+        .find(|r| r[0] == "std::thread::sleep")
+        .expect("a std::thread::sleep row");
+    assert!(
+        blocked[kind].as_str().unwrap_or("").starts_with("blocked"),
+        "{blocked}"
+    );
+    for way in ["weft::sleep", "weft::blocking(std::thread::sleep)"] {
+        assert_eq!(cell(blocking, way, "reports"), Some(0.0), "{way}");
+        assert_eq!(cell(blocking, way, "first_report_ms"), None, "{way}");
+    }
+    let blocked_late = positive(blocking, "std::thread::sleep", "worst_ms");
+    let parked_late = positive(blocking, "weft::sleep", "worst_ms");
+    assert!(
+        parked_late < blocked_late,
+        "weft::sleep {parked_late} ms, std::thread::sleep {blocked_late} ms"
+    );
+
+    // 200 connections held at once by each server, every one echoing its rounds.
+    let echo = table(&s, "echo");
+    assert_eq!(rows(echo).len(), 3);
+    for server in ["weft", "tokio", "std threads"] {
+        assert_eq!(positive(echo, server, "held"), 200.0, "{server}");
+        positive(echo, server, "per_second");
+        positive(echo, server, "p50_ns");
+        positive(echo, server, "p99_ns");
+    }
+}

@@ -3,11 +3,11 @@
 //! A [`Section`] checks the claims of one section of the survey (`seed/000_…txt`) on this
 //! machine and compares weft with the peers a user would otherwise pick. The lab runs the
 //! selected sections one after the other, each with a progress bar, prints a table per
-//! section, and writes the whole [`Report`](report::Report) as `report.json` and as a
+//! section, and writes the whole [`Report`] as `report.json` and as a
 //! self-contained `report.html` (inline CSS and SVG charts, no external resources).
 //!
 //! Sections (one module each): [`threads`], [`locks`], [`stm`], [`csp`], [`actors`],
-//! [`ccs`].
+//! [`multitasking`], [`ccs`].
 //!
 //! Measuring rules: every printed figure is measured in the run, except figures labelled as
 //! quoted (the survey's own, and peers' figures quoted in the issue). Large probes run in a
@@ -20,6 +20,7 @@ pub mod child;
 pub mod csp;
 pub mod locks;
 pub mod machine;
+pub mod multitasking;
 pub mod procfs;
 pub mod progress;
 pub mod render;
@@ -89,6 +90,7 @@ pub fn all_sections() -> Vec<Box<dyn Section>> {
         Box::new(stm::Stm),
         Box::new(csp::Csp),
         Box::new(actors::Actors),
+        Box::new(multitasking::Multitasking),
         Box::new(ccs::Ccs),
     ]
 }
