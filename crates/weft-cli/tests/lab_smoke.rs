@@ -515,8 +515,8 @@ fn multitasking_section_reports_starvation_blocking_and_echoes() {
 
     // The test profile's hog spins 30 ms beside a ticker that wants to run every 1 ms.
     let ticker = table(&s, "ticker");
-    assert_eq!(rows(ticker).len(), 3);
-    for mode in ["cooperative", "budget", "kernel threads"] {
+    assert_eq!(rows(ticker).len(), 4);
+    for mode in ["cooperative", "budget", "preemptive", "kernel threads"] {
         positive(ticker, mode, "ticks");
         positive(ticker, mode, "hog_iterations");
         positive(ticker, mode, "worst_ms");
@@ -526,6 +526,12 @@ fn multitasking_section_reports_starvation_blocking_and_echoes() {
     assert!(coop >= 15.0, "cooperative worst lateness {coop} ms");
     // A hog that spends from the budget yields every 128 calls.
     let budget = positive(ticker, "budget", "worst_ms");
+    // Preemption interrupts a hog that never calls the runtime.
+    let preemptive = positive(ticker, "preemptive", "worst_ms");
+    assert!(
+        preemptive < coop / 4.0,
+        "preemptive worst lateness {preemptive} ms (cooperative {coop} ms)"
+    );
     assert!(
         budget < coop / 4.0,
         "budget worst lateness {budget} ms (cooperative {coop} ms)"
