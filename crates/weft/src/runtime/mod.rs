@@ -61,8 +61,10 @@ pub(crate) struct WorkerShared {
     pub(crate) turn: AtomicU64,
     /// The worker's kernel thread id (0 until it starts).
     pub(crate) tid: AtomicI32,
-    /// The turn the watchdog asked to be preempted (`preempt.rs`; 0: none).
+    /// The turn the preemption handler last noted, and when (`preempt.rs`; written by
+    /// this worker's signal handler only).
     pub(crate) preempt: AtomicU64,
+    pub(crate) preempt_seen: AtomicU64,
 }
 
 /// The state of a runtime shared by its workers and by every handle to it.
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     /// Spawned green threads that have not finished.
     pub(crate) live: AtomicUsize,
     pub(crate) name: String,
+    /// The preemption slice in nanoseconds (0: no preemption).
+    pub(crate) preempt_slice_ns: u64,
     /// Workers whose loop has ended (see [`Shared::worker_done`]), and the condition
     /// `Runtime::drop` waits on for them.
     pub(crate) done: std::sync::Mutex<usize>,
@@ -351,6 +355,7 @@ impl RuntimeBuilder {
                 turn: AtomicU64::new(0),
                 tid: AtomicI32::new(0),
                 preempt: AtomicU64::new(0),
+                preempt_seen: AtomicU64::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -361,6 +366,9 @@ impl RuntimeBuilder {
             shutdown: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             name: self.name.clone(),
+            preempt_slice_ns: self
+                .preemption
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             done: std::sync::Mutex::new(0),
             done_cv: std::sync::Condvar::new(),
         });

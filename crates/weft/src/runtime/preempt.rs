@@ -3,17 +3,20 @@
 //!
 //! # Algorithm
 //!
-//! 1. The [watchdog](super::watchdog) sees a worker whose turn (`WorkerShared::turn`)
-//!    has not moved for a slice while its kernel thread runs on the CPU. It writes that
-//!    turn into the worker's `preempt` word and sends the worker's kernel thread
-//!    `SIGURG` (`tgkill`). It repeats every quarter slice while the turn stays, since
-//!    the handler may decline.
+//! 1. Each worker of a preemptive runtime has a POSIX timer (`timer_create` on the
+//!    monotonic clock, delivered to the worker's own kernel thread as `SIGURG`) that
+//!    fires every quarter slice while the worker runs, and is disarmed while it sleeps
+//!    (an idle runtime stays idle). At each tick the handler reads the worker's turn
+//!    (`WorkerShared::turn`): a turn it has not seen before is noted with the time; a
+//!    turn it noted a slice ago or more is due for preemption. The signal comes from the
+//!    timer interrupt of the very CPU that runs the worker, so no other thread needs to
+//!    be scheduled for it (a monitor thread woke up to 2.7 ms late here, measured, on a
+//!    machine whose other CPU was idle).
 //! 2. The handler (on the worker's alternate signal stack) **only looks and redirects**.
 //!    It declines unless every gate passes:
 //!    * the kernel thread's critical depth is 0 (`critical.rs`: no switch, no lock of
 //!      weft's, no per-kernel-thread state being updated);
-//!    * a green thread runs, and the worker's `preempt` word equals its current turn
-//!      (the request is for this very turn, not for a thread resumed since);
+//!    * a green thread runs, and its turn is due (seen a slice ago or more);
 //!    * the interrupted instruction is the application's own code, by a table built once
 //!      from the executable: an address in a Rust function of the executable (not in a
 //!      shared library: the C library and its allocator, the dynamic loader, the vDSO;
@@ -125,19 +128,57 @@ pub(crate) fn set_up() -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e))
 }
 
-/// Asks the kernel thread `tid` of this process to preempt its green thread (the
-/// watchdog's half of step 1).
-pub(crate) fn signal(tid: i32) {
-    // SAFETY: tgkill with this process's id, a thread id of it and a signal number;
-    // a thread that has exited makes it fail with ESRCH, which is ignored.
-    unsafe {
-        libc::syscall(
-            libc::SYS_tgkill,
-            libc::c_long::from(libc::getpid()),
-            libc::c_long::from(tid),
-            libc::c_long::from(libc::SIGURG),
-        );
+/// A worker's preemption timer (step 1): `SIGURG` to this kernel thread every quarter
+/// slice while armed.
+pub(crate) struct Ticker {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    timer: libc::timer_t,
+    period: std::time::Duration,
+}
+
+impl Ticker {
+    /// A disarmed timer for the calling kernel thread, ticking every `period` once
+    /// armed; `None` if the kernel refuses one (the worker then runs unpreempted).
+    pub(crate) fn for_this_thread(period: std::time::Duration) -> Option<Ticker> {
+        imp::ticker(period)
     }
+
+    /// Arms the timer (the worker runs).
+    pub(crate) fn arm(&self) {
+        imp::set(self, self.period);
+    }
+
+    /// Disarms it (the worker is about to sleep).
+    pub(crate) fn disarm(&self) {
+        imp::set(self, std::time::Duration::ZERO);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        imp::delete(self);
+    }
+}
+
+impl fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticker")
+            .field("period", &self.period)
+            .finish()
+    }
+}
+
+/// The monotonic clock in nanoseconds (async-signal-safe: `clock_gettime`).
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// Called by the trampoline on the preempted green thread's stack, all its registers
@@ -438,6 +479,40 @@ mod imp {
         preempted = sym super::preempted,
     );
 
+    pub(super) fn ticker(period: std::time::Duration) -> Option<super::Ticker> {
+        // SAFETY: a zeroed sigevent is valid plain data; the fields set make it a
+        // thread-directed signal to this very thread; `timer` is a valid out-pointer.
+        unsafe {
+            let mut ev: libc::sigevent = std::mem::zeroed();
+            ev.sigev_notify = libc::SIGEV_THREAD_ID;
+            ev.sigev_signo = libc::SIGURG;
+            ev.sigev_notify_thread_id = libc::gettid();
+            let mut timer: libc::timer_t = std::ptr::null_mut();
+            if libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) != 0 {
+                return None;
+            }
+            Some(super::Ticker { timer, period })
+        }
+    }
+
+    pub(super) fn set(t: &super::Ticker, period: std::time::Duration) {
+        let ts = libc::timespec {
+            tv_sec: period.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(period.subsec_nanos() as i32),
+        };
+        let spec = libc::itimerspec {
+            it_interval: ts,
+            it_value: ts,
+        };
+        // SAFETY: `t.timer` is a live timer of this process (deleted only on drop).
+        unsafe { libc::timer_settime(t.timer, 0, &spec, std::ptr::null_mut()) };
+    }
+
+    pub(super) fn delete(t: &super::Ticker) {
+        // SAFETY: as in `set`; deleted once, here.
+        unsafe { libc::timer_delete(t.timer) };
+    }
+
     pub(super) fn set_up() -> Result<(), Unsupported> {
         // The extended state's size, and that the kernel enabled xsave at all.
         let leaf1 = std::arch::x86_64::__cpuid(1);
@@ -548,8 +623,10 @@ mod imp {
         let pc = gregs[libc::REG_RIP as usize] as usize;
         let sp = gregs[libc::REG_RSP as usize] as usize;
         let room = HEADROOM + WEFT_XSAVE_SIZE.load(Ordering::Relaxed) + 512;
+        if !crate::runtime::worker::preemption_due(super::now_ns()) {
+            return;
+        }
         if crate::critical::depth() != 0
-            || !crate::runtime::worker::preemption_requested()
             || !super::is_app_code(pc)
             || !crate::runtime::worker::on_current_stack(sp, room)
         {
@@ -569,6 +646,14 @@ mod imp {
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 mod imp {
     use super::Unsupported;
+
+    pub(super) fn ticker(_: std::time::Duration) -> Option<super::Ticker> {
+        None
+    }
+
+    pub(super) fn set(_: &super::Ticker, _: std::time::Duration) {}
+
+    pub(super) fn delete(_: &super::Ticker) {}
 
     pub(super) fn set_up() -> Result<(), Unsupported> {
         Err(Unsupported(

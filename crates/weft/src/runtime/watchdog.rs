@@ -256,14 +256,10 @@ fn watch(
             }
             let tid = w.tid.load(std::sync::atomic::Ordering::Relaxed);
             let kind = kernel_state(tid);
-            if preempt && kind == StallKind::Running {
-                // Ask again at every look while the turn stays: the handler declines
-                // inside critical sections and runtime code.
-                w.preempt.store(turn, std::sync::atomic::Ordering::Relaxed);
-                super::preempt::signal(tid);
-                if held < slice * PREEMPT_REPORT_SLICES {
-                    continue;
-                }
+            if preempt && kind == StallKind::Running && held < slice * PREEMPT_REPORT_SLICES {
+                // The worker's own timer preempts it (`preempt.rs`); reported only if
+                // that keeps being declined.
+                continue;
             }
             let stall = Stall {
                 worker: index_of(&shared, w),

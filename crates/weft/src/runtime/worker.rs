@@ -176,22 +176,28 @@ pub(crate) fn note_preempted() {
     });
 }
 
-/// The preemption handler's second gate: a green thread runs on this worker, and the
-/// watchdog asked for this very turn to be preempted. Async-signal-safe: thread-locals
-/// without destructors and atomics only.
-pub(crate) fn preemption_requested() -> bool {
-    if CURRENT.with(Cell::get).is_null() {
-        return false;
-    }
+/// The preemption handler's turn gate, at a tick of this worker's timer at `now` (ns): a
+/// green thread runs on this worker and its turn was first seen a slice ago or more. A
+/// turn not seen before is noted with `now`. Async-signal-safe: thread-locals without
+/// destructors and atomics only (written by this worker's handler alone).
+pub(crate) fn preemption_due(now: u64) -> bool {
     let p = LOCAL.with(Cell::get);
     // SAFETY: as in `with_local`: a non-null LOCAL is this worker's `Local`, alive while
-    // its loop runs, and a green thread runs only inside that loop.
+    // its loop runs, and its timer ticks only inside that loop.
     let Some(l) = (unsafe { p.as_ref() }) else {
         return false;
     };
     let w = &l.shared.workers[l.index];
     let turn = w.turn.load(Ordering::Relaxed);
-    turn as u32 != 0 && w.preempt.load(Ordering::Relaxed) == turn
+    if turn as u32 == 0 || CURRENT.with(Cell::get).is_null() {
+        return false;
+    }
+    if w.preempt.load(Ordering::Relaxed) != turn {
+        w.preempt.store(turn, Ordering::Relaxed);
+        w.preempt_seen.store(now, Ordering::Relaxed);
+        return false;
+    }
+    now.wrapping_sub(w.preempt_seen.load(Ordering::Relaxed)) >= l.shared.preempt_slice_ns
 }
 
 /// The preemption handler's stack gate: `sp` lies in the running green thread's own
@@ -291,6 +297,8 @@ struct Worker<'a> {
     yielded: bool,
     /// This worker's published turn (see `watchdog.rs`); only this worker writes it.
     turn: &'a AtomicU64,
+    /// The preemption timer, when the runtime preempts.
+    ticker: Option<super::preempt::Ticker>,
 }
 
 /// The body of worker `index`'s kernel thread.
@@ -311,6 +319,17 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
     let me = &local.shared.workers[index];
     // SAFETY: gettid has no preconditions.
     me.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+    // A preemptive runtime's timer (`preempt.rs`), armed while the worker runs.
+    let ticker = (local.shared.preempt_slice_ns > 0)
+        .then(|| {
+            super::preempt::Ticker::for_this_thread(std::time::Duration::from_nanos(
+                local.shared.preempt_slice_ns / 4,
+            ))
+        })
+        .flatten();
+    if let Some(t) = &ticker {
+        t.arm();
+    }
     let mut w = Worker {
         local: &local,
         slots: Vec::new(),
@@ -320,6 +339,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         tick: 61,
         yielded: false,
         turn: &me.turn,
+        ticker,
     };
     w.main_loop();
     let abandoned = w.abandon();
@@ -521,6 +541,9 @@ impl Worker<'_> {
         deadlock::worker_asleep();
         fence(Ordering::SeqCst);
         if !self.has_work() {
+            if let Some(t) = &self.ticker {
+                t.disarm();
+            }
             let deadline = self.timers.first();
             if deadline.is_none() {
                 deadlock::check_from_idle_worker();
@@ -534,6 +557,9 @@ impl Worker<'_> {
                     futex::wait(&me.sleep, ASLEEP, deadline);
                 }
             }
+        }
+        if let Some(t) = &self.ticker {
+            t.arm();
         }
         // Woken by a waker (who already swapped the word and fixed the counts), or by
         // the timeout, a socket event, a spurious wake-up or the last look: then undo it
