@@ -23,6 +23,7 @@
 //! |---|---|
 //! | green threads, M:N scheduling, parallelism | [`spawn`], [`Builder`], [`Runtime`], [`scope`] |
 //! | cooperative multitasking | [`yield_now`], [`runtime::coop`] (the budget), [`runtime::watchdog`] (names a thread that holds its worker) |
+//! | preemptive multitasking (opt-in) | [`RuntimeBuilder::preemption`], [`runtime::preempt`] |
 //! | the parking core every primitive stands on | [`park`] (and, inside the crate, a parking lot: wait queues keyed by address) |
 //! | mutexes, spinlocks, read-write locks, semaphores | [`sync::Mutex`], [`sync::SpinLock`], [`sync::TicketLock`], [`sync::RwLock`], [`sync::Semaphore`] |
 //! | condition variables, barriers, wait groups | [`sync::Condvar`], [`sync::Barrier`], [`sync::WaitGroup`] |

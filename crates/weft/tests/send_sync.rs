@@ -34,3 +34,19 @@ fn stm_types_are_send_and_sync() {
     send::<weft::stm::Stats>();
     sync::<weft::stm::Stats>();
 }
+
+#[test]
+fn multitasking_and_io_types_are_send_and_sync() {
+    send::<weft::runtime::watchdog::Stall>();
+    sync::<weft::runtime::watchdog::Stall>();
+    send::<weft::runtime::watchdog::StallKind>();
+    sync::<weft::runtime::watchdog::StallKind>();
+    send::<weft::runtime::preempt::Stats>();
+    sync::<weft::runtime::preempt::Stats>();
+    send::<weft::fs::File>();
+    sync::<weft::fs::File>();
+    send::<weft::net::UdpSocket>();
+    sync::<weft::net::UdpSocket>();
+    send::<weft::RuntimeBuilder>();
+    sync::<weft::RuntimeBuilder>();
+}
