@@ -458,6 +458,50 @@ fn semaphore_permits_are_conserved_under_churn() {
 /// Green threads left parked on locks when their runtime shuts down never run again: an
 /// unlock must not hand them the lock (or permits), which they could never give back.
 #[test]
+fn a_claimant_of_a_dropped_runtime_leaves_the_mutex_free() {
+    // A green waiter that has waited past `GREEN_CLAIM_AFTER` before parking claims the
+    // next acquisition; when its runtime is dropped it never runs again, and its claim
+    // must not keep the lock from everyone else.
+    use std::time::{Duration, Instant};
+    use weft::sync::Mutex;
+    let m = std::sync::Arc::new(Mutex::new(0u32));
+    let g = m.lock();
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    // A neighbour that computes between yields: each yield of the waiter's spin phase
+    // then lasts long enough for the waiter to claim.
+    let _busy = rt.spawn(|| {
+        let end = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < end {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(300) {
+                std::hint::spin_loop();
+            }
+            weft::yield_now();
+        }
+    });
+    let m2 = m.clone();
+    let _a = rt.spawn(move || *m2.lock() += 1);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rt);
+    // A kernel thread queues behind the dead claimant; the unlock must wake it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let m3 = m.clone();
+    std::thread::spawn(move || {
+        *m3.lock() += 10;
+        let _ = tx.send(());
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    drop(g);
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the waiter behind a dead claimant was never woken");
+    assert!(
+        m.try_lock().is_ok(),
+        "the lock stayed claimed by a thread that will never run"
+    );
+    assert_eq!(*m.lock(), 10);
+}
+
+#[test]
 fn threads_of_a_dropped_runtime_are_not_handed_locks() {
     use std::time::Duration;
     use weft::sync::{Mutex, Semaphore};

@@ -157,6 +157,10 @@ pub struct UnparkResult {
     /// Whether a thread being woken has waited longer than [`FAIRNESS_BOUND`] since it
     /// last queued (see [`stamp_now`] for the wait since its *first* park).
     pub overdue: bool,
+    /// The tokens of waiters dropped from the queue in this call because their runtime
+    /// abandoned them (they never run again), or-ed together: a primitive whose state
+    /// records something about one of them (a mutex's claim) must forget it.
+    pub abandoned_tokens: usize,
 }
 
 /// What an [`unpark_filter`] does with one waiter.
@@ -400,6 +404,7 @@ pub fn unpark_filter(
     let mut q = lock(b);
     let now = Instant::now();
     let mut overdue = false;
+    let mut abandoned_tokens = 0;
     let mut i = 0;
     while i < q.len() {
         if q[i].key != key {
@@ -409,6 +414,7 @@ pub fn unpark_filter(
         if q[i].thread.inner.lot.abandoned.load(Ordering::Relaxed) {
             // Gone for good: out of the queue, offered nothing (its `queued` flag is never
             // looked at again).
+            abandoned_tokens |= q[i].token.0;
             q.remove(i);
             continue;
         }
@@ -428,6 +434,7 @@ pub fn unpark_filter(
         have_more_threads: q.iter().any(|w| w.key == key),
         be_fair,
         overdue,
+        abandoned_tokens,
     };
     let token = callback(result);
     for t in &woken {

@@ -273,6 +273,11 @@ impl RuntimeBuilder {
     /// the green thread. Safe code that uses no thread-locals, and all of weft's own
     /// primitives, meet the contract.
     ///
+    /// weft takes the process's `SIGURG` handler (as Go's runtime does): a program that
+    /// needs `SIGURG` for sockets' urgent data cannot use preemption. Blocking system
+    /// calls made from green threads of a preemptive runtime may return `EINTR` more
+    /// often (the handler is installed with `SA_RESTART`; std's wrappers retry).
+    ///
     /// # Errors (at [`build`](Self::build))
     ///
     /// `Unsupported` when not on x86-64 Linux, or when the executable has no symbol

@@ -638,7 +638,18 @@ impl<T: ?Sized> Mutex<T> {
             overdue.set(lot::overdue(t.0 & !CLAIMANT, now, usize::BITS - 1));
             FilterOp::Unpark
         };
+        // A claimant abandoned by its runtime (it never runs again) was dropped from the
+        // queue: its claim must go with it, or the lock stays claimed for ever.
+        let dead_claim = std::cell::Cell::new(false);
+        let woke_nobody = std::cell::Cell::new(false);
         lot::unpark_filter(self.key(), filter, |r| {
+            let keep = if r.abandoned_tokens & CLAIMANT != 0 {
+                dead_claim.set(true);
+                WOKEN
+            } else {
+                WOKEN | CLAIMED
+            };
+            woke_nobody.set(r.unparked_threads == 0 && r.have_more_threads);
             // Read-modify-writes: a woken thread may clear WOKEN at any moment.
             let parked = if r.have_more_threads { PARKED } else { 0 };
             if r.unparked_threads != 0 && to_claimant.get() {
@@ -655,7 +666,7 @@ impl<T: ?Sized> Mutex<T> {
                 let _ = self
                     .state
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
-                        Some(LOCKED | parked | (cur & (WOKEN | CLAIMED)))
+                        Some(LOCKED | parked | (cur & keep))
                     });
                 return HANDOFF;
             }
@@ -666,10 +677,34 @@ impl<T: ?Sized> Mutex<T> {
             let _ = self
                 .state
                 .fetch_update(Ordering::Release, Ordering::Relaxed, |cur| {
-                    Some(parked | woken | (cur & (WOKEN | CLAIMED)))
+                    Some(parked | woken | (cur & keep))
                 });
             NORMAL
         });
+        if dead_claim.get() && woke_nobody.get() {
+            // The waiters behind the dead claimant were skipped (the lock read as
+            // claimed): take the now free lock and release it again, which wakes one.
+            if self.try_lock_raw() {
+                self.unlock_slow(false);
+            }
+        }
+    }
+
+    /// Takes the lock if it is free and unclaimed (no guard: the caller releases it).
+    fn try_lock_raw(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & (LOCKED | CLAIMED) == 0 {
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+        false
     }
 }
 
