@@ -526,3 +526,26 @@ fn threads_of_a_dropped_runtime_are_not_handed_locks() {
         "the permit went to a thread that will never run"
     );
 }
+
+#[test]
+fn a_draining_writer_of_a_dropped_runtime_leaves_the_rwlock_usable() {
+    // A green writer that waits for readers to leave, then is abandoned with its
+    // runtime, must not leave the lock held or draining for ever.
+    use std::time::Duration;
+    let l = std::sync::Arc::new(weft::sync::RwLock::new(0u32));
+    let r = l.read();
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let l2 = l.clone();
+    let _w = rt.spawn(move || *l2.write() += 1);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rt);
+    drop(r);
+    assert!(
+        l.try_write().is_ok(),
+        "the lock stayed taken by a writer that will never run"
+    );
+    assert!(
+        l.try_read().is_ok(),
+        "readers are kept out by a writer that will never run"
+    );
+}

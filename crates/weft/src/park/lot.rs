@@ -161,6 +161,8 @@ pub struct UnparkResult {
     /// abandoned them (they never run again), or-ed together: a primitive whose state
     /// records something about one of them (a mutex's claim) must forget it.
     pub abandoned_tokens: usize,
+    /// How many such abandoned waiters were dropped.
+    pub abandoned: usize,
 }
 
 /// What an [`unpark_filter`] does with one waiter.
@@ -405,6 +407,7 @@ pub fn unpark_filter(
     let now = Instant::now();
     let mut overdue = false;
     let mut abandoned_tokens = 0;
+    let mut abandoned = 0;
     let mut i = 0;
     while i < q.len() {
         if q[i].key != key {
@@ -415,6 +418,7 @@ pub fn unpark_filter(
             // Gone for good: out of the queue, offered nothing (its `queued` flag is never
             // looked at again).
             abandoned_tokens |= q[i].token.0;
+            abandoned += 1;
             q.remove(i);
             continue;
         }
@@ -435,6 +439,7 @@ pub fn unpark_filter(
         be_fair,
         overdue,
         abandoned_tokens,
+        abandoned,
     };
     let token = callback(result);
     for t in &woken {

@@ -782,10 +782,18 @@ impl<T: ?Sized> RwLock<T> {
     /// Wakes the writer waiting for the last reader to leave.
     #[cold]
     fn wake_drainer(&self) {
-        lot::unpark_one(self.key() + 1, |_| {
+        let dead = std::cell::Cell::new(false);
+        lot::unpark_one(self.key() + 1, |r| {
             self.state.fetch_and(!DRAINING, Ordering::Relaxed);
+            dead.set(r.unparked_threads == 0 && r.abandoned > 0);
             NORMAL
         });
+        if dead.get() {
+            // The drainer was abandoned by its dropped runtime: it owns the writer bit
+            // and will never run again to give it back. Give it back for it (nobody
+            // else can: only the owner releases `WRITER`), letting the queue in.
+            self.release(WRITER, 0, 0);
+        }
     }
 
     /// Changes the state by `- give_back + keep_share` (`give_back` holds `WRITER` or
