@@ -234,15 +234,26 @@ fn intersect(a: &[(usize, usize)], b: &[(usize, usize)]) -> Vec<(usize, usize)> 
     out
 }
 
-/// Whether a symbol is a Rust function that is not an allocator's entry point.
-fn is_rust_symbol(mangled: &str) -> bool {
-    match rustc_demangle::try_demangle(mangled) {
-        Ok(d) => {
-            let name = format!("{d:#}");
-            !(name.contains("GlobalAlloc") || name.contains("__rust") || name.contains("__rg_"))
-        }
-        Err(_) => false,
+/// Classifies a symbol with one demangling: `None` unless it is a Rust function that is
+/// not an allocator's entry point; else whether it is also the application's by its
+/// crate (the fallback without line tables): its path's first crate is none of
+/// [`RUNTIME_CRATES`] (for an `impl` of a trait, the crate of the type it is for).
+fn classify_symbol(mangled: &str) -> Option<bool> {
+    let d = rustc_demangle::try_demangle(mangled).ok()?;
+    let name = format!("{d:#}");
+    if name.contains("GlobalAlloc") || name.contains("__rust") || name.contains("__rg_") {
+        return None;
     }
+    let first: String = name
+        .trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .trim_start_matches("mut ")
+        .trim_start_matches("const ")
+        .trim_start_matches("dyn ")
+        .trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    Some(!first.is_empty() && !RUNTIME_CRATES.contains(&first.as_str()))
 }
 
 /// Classifying code by its source file, from the executable's DWARF line tables.
@@ -373,28 +384,10 @@ const RUNTIME_CRATES: &[&str] = &[
     "cfg_if",
 ];
 
-/// Whether a symbol names a function of the application (the fallback without line
-/// tables, see the module docs): Rust,
-/// and its path's first crate is none of [`RUNTIME_CRATES`] (for an `impl` of a trait,
-/// the crate of the type it is for), and not an allocator's entry point.
+/// Whether a symbol names a function of the application by its crate.
+#[cfg(test)]
 fn is_app_symbol(mangled: &str) -> bool {
-    let Ok(d) = rustc_demangle::try_demangle(mangled) else {
-        return false;
-    };
-    let name = format!("{d:#}");
-    if name.contains("GlobalAlloc") || name.contains("__rust") || name.contains("__rg_") {
-        return false;
-    }
-    let first: String = name
-        .trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .trim_start_matches("mut ")
-        .trim_start_matches("const ")
-        .trim_start_matches("dyn ")
-        .trim_start_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    !first.is_empty() && !RUNTIME_CRATES.contains(&first.as_str())
+    classify_symbol(mangled) == Some(true)
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -570,11 +563,11 @@ mod imp {
                 found_self = start == tramp;
             }
             let range = (start, start + sym.size() as usize);
-            if super::is_rust_symbol(name) {
+            if let Some(app) = super::classify_symbol(name) {
                 rust.push(range);
-            }
-            if super::is_app_symbol(name) {
-                by_symbol.push(range);
+                if app {
+                    by_symbol.push(range);
+                }
             }
         }
         if !found_self {

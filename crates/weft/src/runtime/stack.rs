@@ -602,9 +602,10 @@ pub fn guard_mechanism() -> &'static str {
     }
 }
 
-/// If `addr` lies in a stack guard, the owner of that stack (possibly null) and the
-/// stack's usable size. Async-signal-safe: atomics and arithmetic only.
-pub(crate) fn guard_hit(addr: usize) -> Option<(*const ThreadInner, usize)> {
+/// The stack slot holding `addr`: its owner (possibly null), `addr`'s offset from the
+/// slot's lowest address (its guard's start) and the slot's size. Async-signal-safe:
+/// atomics and arithmetic only.
+fn slot_of(addr: usize) -> Option<(*const ThreadInner, usize, usize)> {
     let n = CHUNK_COUNT.load(Ordering::Acquire);
     for info in &CHUNKS[..n] {
         let base = info.base.load(Ordering::Relaxed);
@@ -613,40 +614,35 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(*const ThreadInner, usize)> {
         }
         let slot = info.slot.load(Ordering::Relaxed);
         let index = (addr - base) / slot;
-        if (addr - base) % slot >= GUARD || index >= CHUNK / slot {
+        if index >= CHUNK / slot {
             return None;
         }
         let owners = info.owners.load(Ordering::Relaxed);
         // SAFETY: `owners` has CHUNK / slot entries (published before CHUNK_COUNT) and
         // `index` is below that.
         let owner = unsafe { &*owners.add(index) }.load(Ordering::Acquire);
-        return Some((owner as *const _, slot - GUARD));
+        return Some((owner as *const _, (addr - base) % slot, slot));
     }
     None
 }
 
+/// If `addr` lies in a stack guard, the owner of that stack (possibly null) and the
+/// stack's usable size. Async-signal-safe.
+pub(crate) fn guard_hit(addr: usize) -> Option<(*const ThreadInner, usize)> {
+    match slot_of(addr)? {
+        (owner, offset, slot) if offset < GUARD => Some((owner, slot - GUARD)),
+        _ => None,
+    }
+}
+
 /// If `addr` lies in the usable part of a green stack, the stack's owner (possibly null)
 /// and the bytes between `addr` and the stack's guard (the room left below `addr`).
-/// Async-signal-safe: atomics and arithmetic only (the preemption handler's stack gate).
+/// Async-signal-safe (the preemption handler's stack gate).
 pub(crate) fn room_below(addr: usize) -> Option<(*const ThreadInner, usize)> {
-    let n = CHUNK_COUNT.load(Ordering::Acquire);
-    for info in &CHUNKS[..n] {
-        let base = info.base.load(Ordering::Relaxed);
-        if addr < base || addr >= base + CHUNK {
-            continue;
-        }
-        let slot = info.slot.load(Ordering::Relaxed);
-        let index = (addr - base) / slot;
-        let offset = (addr - base) % slot;
-        if offset < GUARD || index >= CHUNK / slot {
-            return None;
-        }
-        let owners = info.owners.load(Ordering::Relaxed);
-        // SAFETY: as in `guard_hit`.
-        let owner = unsafe { &*owners.add(index) }.load(Ordering::Acquire);
-        return Some((owner as *const _, offset - GUARD));
+    match slot_of(addr)? {
+        (owner, offset, _) if offset >= GUARD => Some((owner, offset - GUARD)),
+        _ => None,
     }
-    None
 }
 
 #[cfg(test)]

@@ -226,12 +226,12 @@ fn watch(
                 })
                 .collect();
         }
-        for (w, s) in shared.workers.iter().zip(seen.iter_mut()) {
+        for (index, (w, s)) in shared.workers.iter().zip(seen.iter_mut()).enumerate() {
             let turn = w.turn.load(std::sync::atomic::Ordering::Relaxed);
             if turn != s.turn {
                 if let Some((thread, kind)) = s.reported.take() {
                     handler(&Stall {
-                        worker: index_of(&shared, w),
+                        worker: index,
                         thread,
                         kind,
                         held: now - s.since,
@@ -262,7 +262,7 @@ fn watch(
                 continue;
             }
             let stall = Stall {
-                worker: index_of(&shared, w),
+                worker: index,
                 thread: thread_in(w, slot - 1),
                 kind,
                 held,
@@ -273,14 +273,6 @@ fn watch(
             s.reported = Some((stall.thread, stall.kind));
         }
     }
-}
-
-fn index_of(shared: &Shared, w: &super::WorkerShared) -> usize {
-    shared
-        .workers
-        .iter()
-        .position(|x| std::ptr::eq(x, w))
-        .unwrap_or(0)
 }
 
 fn thread_in(w: &super::WorkerShared, slot: u32) -> Option<Thread> {

@@ -129,6 +129,16 @@ impl<T: ?Sized> SpinLock<T> {
     #[inline]
     pub fn lock(&self) -> SpinLockGuard<'_, T> {
         crate::critical::enter();
+        self.acquire();
+        SpinLockGuard {
+            lock: self,
+            not_send: PhantomData,
+        }
+    }
+
+    /// Spins (then yields) until this thread has set `locked`.
+    #[inline]
+    fn acquire(&self) {
         let mut rounds = 1;
         while self
             .locked
@@ -142,10 +152,6 @@ impl<T: ?Sized> SpinLock<T> {
             while self.locked.load(Ordering::Relaxed) {
                 relax(&mut rounds);
             }
-        }
-        SpinLockGuard {
-            lock: self,
-            not_send: PhantomData,
         }
     }
 
@@ -184,16 +190,7 @@ impl<T: ?Sized> SpinLock<T> {
     /// where two thread-local writes per acquisition measured 8% of a ping-pong.
     #[inline]
     pub(crate) fn lock_unmarked(&self) -> SpinLockGuard<'_, T, false> {
-        let mut rounds = 1;
-        while self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            while self.locked.load(Ordering::Relaxed) {
-                relax(&mut rounds);
-            }
-        }
+        self.acquire();
         SpinLockGuard {
             lock: self,
             not_send: PhantomData,
