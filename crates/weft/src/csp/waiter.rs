@@ -38,6 +38,10 @@
 //! thread its own handle, holds it). So the pointer is valid wherever it is used under
 //! the lock.
 //!
+//! A green thread abandoned by a runtime that was shut down never returns from its
+//! operation: its worker leaks its control block with its stack, so its entries stay
+//! valid in whatever queues hold them (`Worker::abandon`).
+//!
 //! The wake-up after a claim happens *after* the lock is released, and by then the
 //! owner may have returned (a kernel thread spinning on its word, or a green thread
 //! woken spuriously). A claim therefore yields a [`Waker`], which is one of:

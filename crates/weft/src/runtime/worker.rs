@@ -690,12 +690,16 @@ impl Worker<'_> {
     /// stacks) are leaked, not dropped: dropping would unwind them, running their code
     /// during shutdown; reusing their stacks could free memory others still borrow.
     /// Their entries in lock queues are dropped by the next unparker, which would
-    /// otherwise hand them a lock (or permits) they could never give back.
+    /// otherwise hand them a lock (or permits) they could never give back. Their control
+    /// blocks are leaked too (one count each): a channel's queue entry points to its
+    /// owner's block without a count (`csp/waiter.rs`), so the block must outlive every
+    /// queue the thread was left in.
     /// Returns whether there were any.
     fn abandon(&mut self) -> bool {
         let mut any = false;
         for slot in self.slots.iter_mut().filter_map(Option::take) {
             slot.thread.inner.lot.abandon();
+            std::mem::forget(slot.thread);
             std::mem::forget(slot.ctx);
             any = true;
         }
