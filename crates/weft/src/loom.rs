@@ -19,6 +19,11 @@ pub(crate) use std::sync::atomic::{
 
 pub(crate) use std::sync::atomic::Ordering;
 
+#[cfg(loom)]
+pub(crate) use ::loom::sync::atomic::fence;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
 /// A spin-wait hint: the CPU's under `std`, a yield to the model's scheduler under loom
 /// (so a spinning model thread lets the others run).
 #[inline(always)]

@@ -4,18 +4,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::counted::{self, End, Ends};
 use super::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 use super::landing::{self, LANDING};
 use super::waiter::{self, done, stash, Outcome, WaitRef, Waiter, Waker};
 // Under `--cfg loom` these are loom's atomics, model thread and model clock (`loom.rs`).
+use crate::loom::Instant;
 #[cfg(loom)]
 use crate::loom::Thread;
-use crate::loom::{AtomicUsize, Instant, Ordering};
 use crate::park::WaitReason;
 use crate::sync::SpinLock;
 #[cfg(not(loom))]
@@ -32,7 +32,7 @@ pub(crate) static SEND: WaitReason = WaitReason::new("channel send");
 pub(crate) static RECV: WaitReason = WaitReason::new("channel receive");
 
 /// The capacity that stands for "unbounded".
-const UNBOUNDED: usize = usize::MAX;
+const UNBOUNDED: u32 = u32::MAX;
 
 /// A registration in a wait queue: whose (the waiting thread, see `waiter.rs`), for
 /// which case of its operation, and (for a sender) the value it offers.
@@ -97,16 +97,20 @@ pub(crate) enum Side {
 
 /// Everything the channel's lock protects.
 ///
-/// Each wait queue is FIFO, its oldest entry inline (`senders`, `receivers`), the others
-/// in [`Extras`]; the inline place is empty only when the others are. An idle
-/// `Chan<u64>` is 112 bytes, 128 with the `Arc`'s counts: malloc's 144-byte class, with
-/// or without one blocked process (crossbeam's zero-capacity channel takes 160 idle).
+/// Each wait queue is FIFO. The oldest entry of one of them may be kept inline
+/// (`inline`) when it carries no value (a plain receive, or a plain send whose value
+/// waits in its owner's landing, `landing.rs`); the other entries are in [`Extras`].
+/// An inline entry is older than every entry of its queue in [`Extras`]: an entry goes
+/// inline only when its queue is empty. An idle `Chan<u64>` is 32 bytes, 40 with the
+/// ends' counts (`counted.rs`): malloc's 48-byte class, with or without one blocked
+/// process (crossbeam's zero-capacity channel takes 160 bytes idle).
 pub(crate) struct State<T> {
     extras: Lazy<Extras<T>>,
-    /// The oldest blocked sender.
-    senders: Option<Entry<T>>,
-    /// The oldest blocked receiver.
-    receivers: Option<Entry<T>>,
+    /// The oldest entry of queue `inline_side`, when it is a plain operation's.
+    inline: Option<WaitRef>,
+    inline_side: Side,
+    /// The buffer's capacity; [`UNBOUNDED`] for no limit.
+    cap: u32,
     /// No more sends: `close` was called or every sender is gone.
     closed: bool,
     /// Every receiver is gone.
@@ -114,14 +118,6 @@ pub(crate) struct State<T> {
 }
 
 impl<T> State<T> {
-    #[inline(always)]
-    fn first(&mut self, side: Side) -> &mut Option<Entry<T>> {
-        match side {
-            Side::Tx => &mut self.senders,
-            Side::Rx => &mut self.receivers,
-        }
-    }
-
     #[inline(always)]
     fn rest(&mut self, side: Side) -> Option<&mut VecDeque<Entry<T>>> {
         let x = self.extras.0.as_deref_mut()?;
@@ -134,9 +130,13 @@ impl<T> State<T> {
     /// Queues an entry at the back.
     #[inline(always)]
     fn push_waiter(&mut self, side: Side, e: Entry<T>) {
-        let first = self.first(side);
-        if first.is_none() {
-            *first = Some(e);
+        if self.inline.is_none()
+            && e.case == LANDING
+            && e.value.is_none()
+            && self.rest(side).is_none_or(|r| r.is_empty())
+        {
+            self.inline = Some(e.w);
+            self.inline_side = side;
             return;
         }
         let x = self.extras.get_mut();
@@ -149,36 +149,54 @@ impl<T> State<T> {
     /// Takes the oldest entry out.
     #[inline(always)]
     fn pop_waiter(&mut self, side: Side) -> Option<Entry<T>> {
-        let e = self.first(side).take()?;
-        if let Some(next) = self.rest(side).and_then(VecDeque::pop_front) {
-            *self.first(side) = Some(next);
+        if self.inline_side == side {
+            if let Some(w) = self.inline.take() {
+                return Some(Entry {
+                    w,
+                    case: LANDING,
+                    value: None,
+                });
+            }
         }
-        Some(e)
+        self.rest(side)?.pop_front()
     }
 
-    /// The queued entries, oldest first.
-    fn waiters(&self, side: Side) -> impl Iterator<Item = &Entry<T>> {
+    /// The owners of the queued entries, oldest first.
+    fn waiters(&self, side: Side) -> impl Iterator<Item = &WaitRef> {
         let x = self.extras.0.as_deref();
-        let (first, rest) = match side {
-            Side::Tx => (&self.senders, x.map(|x| &x.senders)),
-            Side::Rx => (&self.receivers, x.map(|x| &x.receivers)),
+        let rest = match side {
+            Side::Tx => x.map(|x| &x.senders),
+            Side::Rx => x.map(|x| &x.receivers),
         };
-        first.iter().chain(rest.into_iter().flatten())
+        let inline = self.inline.as_ref().filter(|_| self.inline_side == side);
+        inline
+            .into_iter()
+            .chain(rest.into_iter().flatten().map(|e| &e.w))
     }
 
-    /// Takes out the oldest entry that `pred` picks.
-    fn remove_waiter(&mut self, side: Side, pred: impl Fn(&Entry<T>) -> bool) -> Option<Entry<T>> {
-        if self.first(side).as_ref().is_some_and(&pred) {
+    /// Takes out `w`'s entry for `case`, if it is queued.
+    fn remove_waiter(&mut self, side: Side, w: &Thread, case: usize) -> Option<Entry<T>> {
+        if self.inline_side == side
+            && case == LANDING
+            && self.inline.as_ref().is_some_and(|i| i.same(w))
+        {
             return self.pop_waiter(side);
         }
         let rest = self.rest(side)?;
-        let i = rest.iter().position(pred)?;
+        let i = rest.iter().position(|e| e.w.same(w) && e.case == case)?;
         rest.remove(i)
     }
 
     /// Empties a queue; the entries, oldest first.
     fn take_waiters(&mut self, side: Side) -> Vec<Entry<T>> {
-        let mut all: Vec<Entry<T>> = self.first(side).take().into_iter().collect();
+        let mut all: Vec<Entry<T>> = Vec::new();
+        if self.inline_side == side {
+            all.extend(self.inline.take().map(|w| Entry {
+                w,
+                case: LANDING,
+                value: None,
+            }));
+        }
         if let Some(rest) = self.rest(side) {
             all.extend(rest.drain(..));
         }
@@ -206,12 +224,19 @@ impl<T> State<T> {
     }
 }
 
-/// The shared part of a channel.
+/// The shared part of a channel, behind its ends' counts (`counted.rs`).
 pub(crate) struct Chan<T> {
     state: SpinLock<State<T>>,
-    cap: usize,
-    senders: AtomicUsize,
-    receivers: AtomicUsize,
+}
+
+impl<T> Ends for Chan<T> {
+    fn last_sender_gone(&self) {
+        self.close();
+    }
+
+    fn last_receiver_gone(&self) {
+        self.disconnect_receivers();
+    }
 }
 
 /// Why a non-blocking or timed send failed.
@@ -270,10 +295,25 @@ impl<T> State<T> {
     }
 
     /// Takes the value of the oldest claimable sender. The values of stale entries go to
-    /// the stash, where their owners find them.
+    /// the stash, where their owners find them (or stay in their owners' landings).
     #[inline(always)]
     fn take_from_sender(&mut self) -> Option<(T, Waker)> {
         while let Some(mut e) = self.pop_waiter(Side::Tx) {
+            if e.case == LANDING && landing::fits::<T>() {
+                // Take, then claim (`landing.rs`, rule 2).
+                // SAFETY: a plain send's entry with the case `LANDING` has its value in
+                // its owner's landing, written before the entry was queued under this
+                // lock, which we hold; we removed the operation's only entry, so no one
+                // else takes it.
+                let v = unsafe { e.w.landing().take::<T>() };
+                if let Some(waker) = e.w.claim(done(LANDING)) {
+                    return Some((v, waker));
+                }
+                // SAFETY: the owner aborted; it takes its value back only under this
+                // lock, after we release it, and we just emptied the landing.
+                unsafe { e.w.landing().put(v) };
+                continue;
+            }
             let v = e.value.take().expect("a sender's entry holds its value");
             if let Some(waker) = e.w.claim(done(e.case)) {
                 return Some((v, waker));
@@ -293,13 +333,13 @@ impl<T> State<T> {
 
     /// Removes a receive registration, if it is still queued.
     fn remove_receiver(&mut self, w: &Thread, case: usize) {
-        self.remove_waiter(Side::Rx, |e| e.w.same(w) && e.case == case);
+        self.remove_waiter(Side::Rx, w, case);
     }
 
-    /// Removes a send registration and gives its value back: from the queue, or from the
-    /// stash where a partner that found it stale left it.
+    /// Removes a send registration that holds its value and gives the value back: from
+    /// the queue, or from the stash where a partner that found it stale left it.
     fn remove_sender(&mut self, w: &Thread, case: usize) -> Option<T> {
-        if let Some(e) = self.remove_waiter(Side::Tx, |e| e.w.same(w) && e.case == case) {
+        if let Some(e) = self.remove_waiter(Side::Tx, w, case) {
             return e.value;
         }
         self.take_stash(w.token(), case)
@@ -314,19 +354,23 @@ fn wake_all(ts: Vec<Waker>) {
 }
 
 impl<T> Chan<T> {
-    fn new(cap: usize) -> Self {
+    fn new(cap: u32) -> Self {
         Chan {
             state: SpinLock::new(State {
                 extras: Lazy::default(),
-                senders: None,
-                receivers: None,
+                inline: None,
+                inline_side: Side::Rx,
+                cap,
                 closed: false,
                 rx_gone: false,
             }),
-            cap,
-            senders: AtomicUsize::new(1),
-            receivers: AtomicUsize::new(1),
         }
+    }
+
+    /// The capacity: `None` for unbounded.
+    fn capacity(&self) -> Option<usize> {
+        let cap = self.state.lock_unmarked().cap;
+        (cap != UNBOUNDED).then_some(cap as usize)
     }
 
     /// The non-blocking part of a send, under the lock. `Ok(Some(w))`: handed to the
@@ -340,7 +384,7 @@ impl<T> Chan<T> {
             Ok(w) => return Ok(Some(w)),
             Err(v) => v,
         };
-        if st.buf_len() < self.cap {
+        if st.buf_len() < st.cap as usize {
             st.buf_push(v);
             return Ok(None);
         }
@@ -398,20 +442,47 @@ impl<T> Chan<T> {
             Wait::Until(d) => d,
         };
         let w = waiter::begin();
-        st.push_waiter(
-            Side::Tx,
+        let entry = if landing::fits::<T>() {
+            // SAFETY: `T` fits; the landing is our own and empty (`landing.rs`, rule 4),
+            // and we hold the lock of the one channel this operation is queued on.
+            unsafe { w.inner.landing.put(v) };
+            Entry {
+                w: WaitRef::new(&w),
+                case: LANDING,
+                value: None,
+            }
+        } else {
             Entry {
                 w: WaitRef::new(&w),
                 case: 0,
                 value: Some(v),
-            },
-        );
+            }
+        };
+        st.push_waiter(Side::Tx, entry);
         drop(st);
         match w.wait(&SEND, deadline) {
             Outcome::Selected(_, false) => Ok(()),
+            Outcome::Selected(_, true) if landing::fits::<T>() => {
+                // SAFETY: `STASH(LANDING)`: the channel handed our value back, which is
+                // still in our landing (a partner takes it only to complete the send,
+                // and it did not); no partner touches it after the claim.
+                Err(SendFail::Disconnected(unsafe {
+                    w.inner.landing.take::<T>()
+                }))
+            }
             Outcome::Selected(_, true) => {
                 let v = self.state.lock_unmarked().take_stash(w.token(), 0);
                 Err(SendFail::Disconnected(v.expect("a handed-back value")))
+            }
+            Outcome::Aborted if landing::fits::<T>() => {
+                let mut st = self.state.lock_unmarked();
+                st.remove_waiter(Side::Tx, &w, LANDING);
+                // SAFETY: we aborted, so no partner completed the send: the value is in
+                // our landing (a partner that took it to claim, and lost, put it back
+                // under this lock, which we now hold, and no entry of ours is left).
+                let v = unsafe { w.inner.landing.take::<T>() };
+                drop(st);
+                Err(SendFail::Full(v))
             }
             Outcome::Aborted => {
                 let v = self.state.lock_unmarked().remove_sender(&w, 0);
@@ -504,6 +575,15 @@ impl<T> Chan<T> {
 
     fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Waker>) {
         for mut e in st.take_waiters(Side::Tx) {
+            if e.case == LANDING && landing::fits::<T>() {
+                // The value stays in the owner's landing, which `STASH(LANDING)` tells
+                // it to take back; if the claim fails, the owner aborted and takes it
+                // back itself.
+                if let Some(waker) = e.w.claim(stash(LANDING)) {
+                    woken.push(waker);
+                }
+                continue;
+            }
             let v = e.value.take().expect("a sender's entry holds its value");
             st.stash_push(e.w.token(), e.case, v);
             if let Some(waker) = e.w.claim(stash(e.case)) {
@@ -537,7 +617,7 @@ impl<T> Chan<T> {
                 .waiters(Side::Tx)
                 // An abandoned sender's value is still taken (its send never returns):
                 // only a receiver must not be handed anything once abandoned.
-                .any(|e| !e.w.same(w) && e.w.is_waiting());
+                .any(|o| !o.same(w) && o.is_waiting());
         if !ready {
             st.push_waiter(
                 Side::Rx,
@@ -557,10 +637,8 @@ impl<T> Chan<T> {
         let mut st = self.state.lock_unmarked();
         let ready = st.closed
             || st.rx_gone
-            || st.buf_len() < self.cap
-            || st
-                .waiters(Side::Rx)
-                .any(|e| !e.w.same(w) && e.w.is_claimable());
+            || st.buf_len() < st.cap as usize
+            || st.waiters(Side::Rx).any(|o| !o.same(w) && o.is_claimable());
         if ready {
             return Err(v);
         }
@@ -608,7 +686,9 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 /// Creates a channel buffering up to `cap` values; a send waits while the buffer is
-/// full. `bounded(0)` is [`channel`], the rendezvous.
+/// full. `bounded(0)` is [`channel`], the rendezvous. A capacity of 2³² − 1 or more is
+/// kept as unbounded (as [`unbounded`]; `capacity()` then says `None`): the capacity is
+/// stored in 32 bits to keep a channel in 40 bytes.
 ///
 /// ```
 /// let (tx, rx) = weft::csp::bounded(2);
@@ -618,9 +698,10 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.recv(), Ok(1));
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    // `usize::MAX` means unbounded inside; a buffer that large could not exist anyway.
-    let chan = Arc::new(Chan::new(cap));
-    (Sender { chan: chan.clone() }, Receiver { chan })
+    // The capacity is kept in 32 bits; larger ones mean unbounded (documented above).
+    let cap = u32::try_from(cap).unwrap_or(UNBOUNDED);
+    let (tx, rx) = counted::pair(Chan::new(cap));
+    (Sender { chan: tx }, Receiver { chan: rx })
 }
 
 /// Creates a channel with an unbounded buffer: a send never waits.
@@ -634,7 +715,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.iter().sum::<i32>(), 999 * 1000 / 2);
 /// ```
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    bounded(UNBOUNDED)
+    bounded(usize::MAX)
 }
 
 /// The sending end of a channel. Clone it for more senders (MPMC); the channel
@@ -648,7 +729,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
 /// ```
 pub struct Sender<T> {
-    pub(crate) chan: Arc<Chan<T>>,
+    pub(crate) chan: End<Chan<T>, true>,
 }
 
 /// The receiving end of a channel. Clone it for more receivers (MPMC: each value goes
@@ -663,7 +744,7 @@ pub struct Sender<T> {
 /// assert_eq!(rx.recv().unwrap() + rx2.recv().unwrap(), 3);
 /// ```
 pub struct Receiver<T> {
-    pub(crate) chan: Arc<Chan<T>>,
+    pub(crate) chan: End<Chan<T>, false>,
 }
 
 fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -819,7 +900,7 @@ impl<T> Sender<T> {
     /// assert_eq!(weft::csp::unbounded::<u8>().0.capacity(), None);
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+        self.chan.capacity()
     }
 
     /// `true` when both ends belong to the same channel.
@@ -830,7 +911,7 @@ impl<T> Sender<T> {
     /// assert!(a.same_channel(&a.clone()) && !a.same_channel(&b));
     /// ```
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
+        self.chan.same(&other.chan)
     }
 }
 
@@ -978,7 +1059,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(weft::csp::bounded::<u8>(3).1.capacity(), Some(3));
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+        self.chan.capacity()
     }
 
     /// `true` when both ends belong to the same channel.
@@ -988,13 +1069,12 @@ impl<T> Receiver<T> {
     /// assert!(a.same_channel(&a.clone()));
     /// ```
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
+        self.chan.same(&other.chan)
     }
 }
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             chan: self.chan.clone(),
         }
@@ -1003,25 +1083,8 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
         Receiver {
             chan: self.chan.clone(),
-        }
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.chan.close();
-        }
-    }
-}
-
-impl<T> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.chan.disconnect_receivers();
         }
     }
 }
@@ -1142,6 +1205,15 @@ mod tests {
         assert_eq!(stashed, 0, "{stashed} stashed values left");
     }
 
+    /// Capacities beyond 32 bits are unbounded; the largest 32-bit one is bounded.
+    #[test]
+    fn capacities_beyond_32_bits_are_unbounded() {
+        assert_eq!(bounded::<u8>(usize::MAX).0.capacity(), None);
+        assert_eq!(bounded::<u8>(1 << 40).1.capacity(), None);
+        let cap = u32::MAX as usize - 1;
+        assert_eq!(bounded::<u8>(cap).0.capacity(), Some(cap));
+    }
+
     /// Every owner withdraws its entries and takes its stashed values before it returns:
     /// after timed-out sends and receives, selects and a close, nothing is left behind.
     #[test]
@@ -1230,16 +1302,26 @@ mod tests {
         assert_clean(&big_rx.chan);
     }
 
-    /// What a channel costs: the shared block behind both ends (each queue's oldest
-    /// entry inline; the buffer, the stash and further entries behind one pointer).
-    /// With the `Arc`'s two counts it must fit malloc's 144-byte class (crossbeam's
+    /// What a channel costs: the shared block behind both ends (one queue's oldest
+    /// entry inline; the buffer, the stash and further entries behind one pointer),
+    /// with the ends' counts: it must fit malloc's 48-byte class (crossbeam's
     /// zero-capacity channel takes 160 bytes), and it stays there with one process
-    /// blocked on each side.
+    /// blocked on it, receiving or sending.
     #[test]
     fn a_channel_is_small() {
         let size = std::mem::size_of::<Chan<u64>>();
-        assert!(size + 16 <= 136, "Chan<u64> is {size} bytes");
+        assert!(size + 8 <= 40, "Chan<u64> is {size} bytes");
         let (tx, rx) = channel::<u64>();
+        let t = std::thread::spawn(move || tx.send(3).map(|()| tx));
+        while rx.chan.state.lock_unmarked().waiters(Side::Tx).count() < 1 {
+            std::thread::yield_now();
+        }
+        assert!(
+            rx.chan.state.lock_unmarked().extras.0.is_none(),
+            "one blocked sender needs no allocation"
+        );
+        assert_eq!(rx.recv(), Ok(3));
+        let tx = t.join().unwrap().unwrap();
         let t = std::thread::spawn(move || rx.recv());
         until_receivers_wait(&tx.chan, 1);
         assert!(

@@ -1,34 +1,51 @@
-//! The landing slot: where a sender writes its value straight into a blocked receiver.
+//! The landing slot: where a value waits in a blocked thread's own control block.
 //!
 //! Every thread's control block holds one [`Landing`]: 32 bytes aligned to 8, untyped.
-//! A *plain* blocking receive (not a `select` case) whose value type fits
-//! ([`fits`]) registers its entry with the case [`LANDING`]; the partner that takes the
-//! entry out of the queue writes the value into the receiver's landing and then claims
-//! the operation (`STASH(LANDING)`, a release); the receiver reads the value back after
-//! it observes that claim (an acquire). No second trip through the channel's lock, no
-//! search of the stash, no allocation. A value that does not fit goes through the
-//! channel's stash, as a `select`'s does.
+//! It serves both directions of a *plain* blocking operation (not a `select` case)
+//! whose value type fits ([`fits`]); the entry is registered with the case [`LANDING`]
+//! and carries no value, so it can be kept inline in the channel (`chan.rs`):
+//!
+//! * **A blocked receive**: the partner that takes the entry out of the queue writes
+//!   the value into the receiver's landing and then claims the operation
+//!   (`STASH(LANDING)`, a release); the receiver reads the value back after it observes
+//!   that claim (an acquire). No second trip through the channel's lock, no search of
+//!   the stash, no allocation.
+//! * **A blocked send**: the sender writes its own value into its landing before it
+//!   queues its entry; the partner that takes the entry out moves the value out of the
+//!   landing and then claims (`DONE(LANDING)`). When the channel hands the value back
+//!   (disconnection, `STASH(LANDING)`), or the sender's timeout wins, the value is still
+//!   in the sender's landing and the sender takes it back.
+//!
+//! A value that does not fit goes through the entry itself or the channel's stash, as a
+//! `select`'s does.
 //!
 //! # The protocol, and why it is sound
 //!
-//! 1. **One writer at a time.** Only a partner holding the lock of the channel where the
-//!    entry is queued writes, and only while it holds the entry it removed from the
-//!    queue. A plain receive is queued on exactly one channel, so every writer holds the
+//! 1. **One accessor at a time.** Apart from the owner's final read (rule 3), the
+//!    landing is accessed only under the lock of the channel where the operation is
+//!    queued: by the owner (a sender's write before queueing, and its read back after
+//!    an abort), and by a partner only while it holds the entry it removed from the
+//!    queue. A plain operation is queued on exactly one channel, so all of them hold the
 //!    same lock.
-//! 2. **Write, then claim.** The partner writes the value, then tries the claim
-//!    (`WAITING` to `STASH(LANDING)`). If the claim fails (the owner aborted: its
-//!    timeout won), the partner reads its value back before it releases the lock, and
-//!    the landing is empty again. The owner never reads its landing after an abort, and
-//!    after an abort it takes the channel's lock (to withdraw its entry) before it
-//!    returns: so it cannot start another operation while the partner still reads.
-//! 3. **One reader.** The owner reads the landing exactly once, after its wait returns
-//!    `STASH(LANDING)`; the partner's write happens before its claim (release), which
-//!    happens before the owner's acquire load of the state word.
-//! 4. **Never two values.** A landing holds at most one value: an operation is claimed
-//!    once, and when it returns no queue holds its entry (`waiter.rs`), so no writer for
-//!    it is left when the thread starts its next operation.
+//! 2. **Move, then claim.** The partner writes the receiver's value (or takes the
+//!    sender's) and then tries the claim (`WAITING` to its outcome). If the claim fails
+//!    (the owner aborted: its timeout won), the partner undoes the move before it
+//!    releases the lock: it reads its value back from a receiver's landing, or puts the
+//!    value back into a sender's. After an abort the owner takes that lock (to withdraw
+//!    its entry) before it reads or returns, so it sees the landing as it was before the
+//!    partner came: a receiver's empty, a sender's holding its value.
+//! 3. **One final read.** The owner reads its landing once at the end of the operation,
+//!    when it holds a value for it: a receiver after its wait returns `STASH(LANDING)`
+//!    (the partner's write happens before its claim, a release, which happens before
+//!    the owner's acquire load of the state word); a sender after `STASH(LANDING)` (no
+//!    partner touched the landing) or, under the lock, after its abort (rule 2). After a
+//!    claim no partner touches the landing for that operation.
+//! 4. **Never two values.** A landing holds at most one value, and none between
+//!    operations: an operation is claimed once, and when it returns no queue holds its
+//!    entry (`waiter.rs`) and its value has been moved out, so no partner for it is left
+//!    when the thread starts its next operation.
 //!
-//! The slot is in the control block on the heap, never on the green thread's stack, so
+//! //! The slot is in the control block on the heap, never on the green thread's stack, so
 //! a partner never writes into a stack (which stack hibernation may have released).
 //!
 //! What goes wrong if a rule is broken: a value written twice leaks the first; a value
@@ -37,8 +54,8 @@
 
 use std::mem::MaybeUninit;
 
-/// The case number a plain receive registers with: values for it go to the owner's
-/// landing (when they fit) or else to the stash under this case.
+/// The case number a plain operation registers with: its value travels through the
+/// owner's landing (when it fits) or else through the entry or the stash under this case.
 pub(crate) const LANDING: usize = usize::MAX >> 3;
 
 /// Bytes a landing holds.

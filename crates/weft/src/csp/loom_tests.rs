@@ -244,3 +244,51 @@ fn select_send_case_is_taken_once() {
         }
     });
 }
+
+/// A sender's value waits in its own landing: a receiver that takes it and then loses
+/// the claim to the sender's timeout puts it back, and the sender returns it. Either
+/// the value is delivered or it comes back to the sender, never both or neither.
+#[test]
+fn senders_landing_races_its_timeout() {
+    check(2, || {
+        let done = counter();
+        let deadline = at(10);
+        let (tx, rx) = channel::<String>();
+        let s = spawn(&done, move || {
+            (tx.send_deadline("v".to_string(), deadline), tx)
+        });
+        let me = ::loom::thread::current();
+        let clock = {
+            let s = s.thread().clone();
+            spawn(&done, move || timer(vec![s, me]))
+        };
+        let got = rx.recv_deadline(deadline);
+        wait_done(&done, 2);
+        let (sent, _tx) = s.join().unwrap();
+        clock.join().unwrap();
+        match (sent, got) {
+            (Ok(()), Ok(v)) => assert_eq!(v, "v"),
+            (Err(SendTimeoutError::Timeout(v)), Err(RecvTimeoutError::Timeout)) => {
+                assert_eq!(v, "v");
+            }
+            other => panic!("inconsistent: {other:?}"),
+        }
+    });
+}
+
+/// The last receiver dropped beside a clone of its kind and the last sender: the channel's block is freed once, after both disconnection hooks ran
+/// (`counted.rs`); a value buffered when the receivers go is dropped once.
+#[test]
+fn last_ends_of_both_kinds_race() {
+    check(2, || {
+        let done = counter();
+        let (tx, rx) = bounded::<String>(1);
+        tx.send("buffered".to_string()).unwrap();
+        let rx2 = rx.clone();
+        let a = spawn(&done, move || drop(rx2));
+        drop(rx);
+        drop(tx);
+        wait_done(&done, 1);
+        a.join().unwrap();
+    });
+}

@@ -120,6 +120,7 @@
 #[cfg_attr(loom, allow(private_interfaces))]
 mod chan;
 mod choice;
+mod counted;
 mod error;
 pub(crate) mod landing;
 #[cfg(all(test, loom))]

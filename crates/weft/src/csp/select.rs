@@ -2,7 +2,6 @@
 //! on one core loop ([`run`]) over type-erased cases.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::chan::{spend, Chan, Receiver, RecvFail, SendFail, Sender, Wait};
@@ -652,7 +651,8 @@ impl<'a> Select<'a> {
     /// ```
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
         self.cases.push(Box::new(RecvCase::new(rx)));
-        self.chans.push((Arc::as_ptr(&rx.chan).cast(), false));
+        self.chans
+            .push((std::ptr::from_ref::<Chan<T>>(&rx.chan).cast(), false));
         self.cases.len() - 1
     }
 
@@ -669,7 +669,8 @@ impl<'a> Select<'a> {
     /// ```
     pub fn send<T>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
         self.cases.push(Box::new(SendCase::new(tx, value)));
-        self.chans.push((Arc::as_ptr(&tx.chan).cast(), true));
+        self.chans
+            .push((std::ptr::from_ref::<Chan<T>>(&tx.chan).cast(), true));
         self.cases.len() - 1
     }
 
@@ -848,7 +849,7 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// assert_eq!(sel.select().unwrap().recv(&rx), Ok('q'));
     /// ```
     pub fn recv<T>(mut self, rx: &Receiver<T>) -> Result<T, RecvError> {
-        self.check(Arc::as_ptr(&rx.chan).cast(), false);
+        self.check(std::ptr::from_ref::<Chan<T>>(&rx.chan).cast(), false);
         let token = self.deposit_result();
         rx.chan.take_stashed(token, self.index).ok_or(RecvError)
     }
@@ -872,7 +873,7 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// assert_eq!(op.send(&tx).unwrap_err().into_inner(), 8);
     /// ```
     pub fn send<T>(mut self, tx: &Sender<T>) -> Result<(), SendError<T>> {
-        self.check(Arc::as_ptr(&tx.chan).cast(), true);
+        self.check(std::ptr::from_ref::<Chan<T>>(&tx.chan).cast(), true);
         let token = self.deposit_result();
         match tx.chan.take_stashed(token, self.index) {
             Some(v) => Err(SendError(v)),
