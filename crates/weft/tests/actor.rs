@@ -387,6 +387,39 @@ fn a_panic_stops_only_its_actor() {
     assert_eq!(n, 1);
 }
 
+/// Messages left in a stopped actor's mailbox are dropped at its exit; one whose `Drop`
+/// panics neither keeps the `Down` from its monitor nor takes the worker down.
+#[test]
+fn a_message_that_panics_when_dropped_at_exit_is_contained() {
+    struct Bomb(Arc<AtomicUsize>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            panic!("a message that explodes when dropped");
+        }
+    }
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let reason = rt.block_on(move || {
+        let (go_tx, go_rx) = weft::csp::channel::<()>();
+        let a = actor::spawn(move |_: &mut Ctx<Bomb>| {
+            // Stop only once both messages are queued, without receiving them.
+            go_rx.recv().unwrap();
+        });
+        let down = actor::monitor(&a);
+        a.send(Bomb(d.clone())).ok().unwrap();
+        a.send(Bomb(d.clone())).ok().unwrap();
+        go_tx.send(()).unwrap();
+        let reason = down.recv_timeout(LONG).expect("the Down arrives").reason;
+        // The worker still runs threads.
+        assert_eq!(weft::spawn(|| 7).join().unwrap(), 7);
+        reason
+    });
+    assert!(matches!(reason, ExitReason::Normal), "{reason:?}");
+    assert_eq!(drops.load(Ordering::Relaxed), 2, "both messages dropped");
+}
+
 /// An actor on a kernel thread of its own behaves the same.
 #[test]
 fn kernel_actors_receive_and_reply() {

@@ -42,8 +42,6 @@
 //! The drained messages are returned to the closer, which drops them (counted by the
 //! lab and the tests: sent = received + dropped at exit, exactly).
 
-use std::sync::OnceLock;
-
 use super::queue::Queue;
 #[cfg(loom)]
 use crate::loom::Thread;
@@ -73,16 +71,23 @@ pub(crate) struct Mailbox<M> {
     state: AtomicU64,
     /// Messages the owner took, wrapping (written by the owner only).
     taken: AtomicU32,
-    /// 0: unbounded; else the capacity, and `room` holds the free places.
-    capacity: u32,
-    /// Messages queued without a permit (exit signals when there was no room).
-    owed: AtomicU32,
     /// Set (after `pending_exit`, under the core's lock) when an exit signal is pending:
     /// every receive checks this flag, and takes the lock only when it is set.
     pub(crate) signalled: AtomicBool,
-    room: Semaphore,
+    /// The bound, for a bounded mailbox (boxed: an unbounded one, the common case, pays
+    /// a null pointer for it).
+    bounded: Option<Box<Bounded>>,
     /// The thread that receives; set when it starts, before it can ever sleep.
-    owner: OnceLock<Thread>,
+    owner: Owner,
+}
+
+/// What a bounded mailbox adds.
+struct Bounded {
+    /// The capacity (at least 1); `room` holds the free places.
+    capacity: u32,
+    /// Messages queued without a permit (exit signals when there was no room).
+    owed: AtomicU32,
+    room: Semaphore,
 }
 
 /// Why a bounded mailbox had no room.
@@ -101,17 +106,21 @@ impl<M> Mailbox<M> {
             queue: Queue::new(),
             state: AtomicU64::new(0),
             taken: AtomicU32::new(0),
-            capacity,
-            owed: AtomicU32::new(0),
             signalled: AtomicBool::new(false),
-            room: Semaphore::new(capacity as usize),
-            owner: OnceLock::new(),
+            bounded: (capacity != 0).then(|| {
+                Box::new(Bounded {
+                    capacity,
+                    owed: AtomicU32::new(0),
+                    room: Semaphore::new(capacity as usize),
+                })
+            }),
+            owner: Owner::new(),
         }
     }
 
     /// The capacity; `None`: unbounded.
     pub(crate) fn capacity(&self) -> Option<usize> {
-        (self.capacity != 0).then_some(self.capacity as usize)
+        self.bounded.as_ref().map(|b| b.capacity as usize)
     }
 
     /// The largest capacity.
@@ -121,23 +130,23 @@ impl<M> Mailbox<M> {
     /// not at all) for room in a bounded mailbox.
     #[inline]
     pub(crate) fn push_waiting(&self, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
-        if self.capacity == 0 {
-            return self.push(m).map_err(Refused::Closed);
+        match &self.bounded {
+            None => self.push(m).map_err(Refused::Closed),
+            Some(b) => self.push_bounded(b, m, deadline),
         }
-        self.push_bounded(m, deadline)
     }
 
     /// [`push_waiting`](Self::push_waiting) for a bounded mailbox (out of line: the
     /// unbounded path stays small).
     #[inline(never)]
-    fn push_bounded(&self, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
+    fn push_bounded(&self, b: &Bounded, m: M, deadline: Option<Instant>) -> Result<(), Refused<M>> {
         let permit = match deadline {
-            None => self.room.acquire(1).map_err(|_| ()),
-            Some(d) if d <= Instant::now() => self.room.try_acquire(1).map_err(|_| ()),
-            Some(d) => self.room.acquire_deadline(1, d).map_err(|_| ()),
+            None => b.room.acquire(1).map_err(|_| ()),
+            Some(d) if d <= Instant::now() => b.room.try_acquire(1).map_err(|_| ()),
+            Some(d) => b.room.acquire_deadline(1, d).map_err(|_| ()),
         };
         let Ok(permit) = permit else {
-            return Err(if self.room.is_closed() || self.is_closed() {
+            return Err(if b.room.is_closed() || self.is_closed() {
                 Refused::Closed(m)
             } else {
                 Refused::Full(m)
@@ -156,11 +165,11 @@ impl<M> Mailbox<M> {
     /// Queues `m` without waiting for room (an exit signal): takes a permit if one is
     /// free, else counts the message as owed. `Err(m)` once closed.
     pub(crate) fn push_signal(&self, m: M) -> Result<(), M> {
-        if self.capacity != 0 {
-            match self.room.try_acquire(1) {
+        if let Some(b) = &self.bounded {
+            match b.room.try_acquire(1) {
                 Ok(p) => p.forget(),
                 Err(_) => {
-                    self.owed.fetch_add(1, Ordering::AcqRel);
+                    b.owed.fetch_add(1, Ordering::AcqRel);
                 }
             }
         }
@@ -169,7 +178,7 @@ impl<M> Mailbox<M> {
 
     /// Records the receiving thread (the actor's own, when it starts).
     pub(crate) fn set_owner(&self, t: Thread) {
-        let _ = self.owner.set(t);
+        self.owner.set(t);
     }
 
     /// Queues `m`; `Err(m)` once the mailbox is closed.
@@ -191,9 +200,7 @@ impl<M> Mailbox<M> {
     #[inline]
     pub(crate) fn wake(&self) {
         if self.state.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0 {
-            if let Some(t) = self.owner.get() {
-                t.unpark();
-            }
+            self.owner.unpark();
         }
     }
 
@@ -209,22 +216,10 @@ impl<M> Mailbox<M> {
         let m = unsafe { self.queue.pop() }?;
         let taken = self.taken.load(Ordering::Relaxed);
         self.taken.store(taken.wrapping_add(1), Ordering::Relaxed);
-        if self.capacity != 0 {
-            self.give_back_room();
+        if let Some(b) = &self.bounded {
+            b.give_back_room();
         }
         Some(m)
-    }
-
-    /// A message left a bounded mailbox: pay a debt, else return a permit.
-    #[inline(never)]
-    fn give_back_room(&self) {
-        let paid = self
-            .owed
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
-            .is_ok();
-        if !paid {
-            self.room.add_permits(1);
-        }
     }
 
     /// The owner waits until a message may be there, `wake` is called, or `deadline`
@@ -264,7 +259,9 @@ impl<M> Mailbox<M> {
     pub(crate) unsafe fn close(&self) -> Vec<M> {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         // Senders waiting for room give up (they had not counted themselves in flight).
-        self.room.close();
+        if let Some(b) = &self.bounded {
+            b.room.close();
+        }
         while self.state.load(Ordering::Acquire) & SENDERS != 0 {
             // A sender between its check and its push: it finishes in a few steps
             // unless its kernel thread was descheduled; let it run.
@@ -284,6 +281,88 @@ impl<M> Mailbox<M> {
         let pushed = (self.state.load(Ordering::Acquire) >> 32) as u32;
         let queued = pushed.wrapping_sub(self.taken.load(Ordering::Relaxed)) as i32;
         queued.max(0) as usize
+    }
+}
+
+impl Bounded {
+    /// A message left the mailbox: pay a debt, else return a permit.
+    #[inline(never)]
+    fn give_back_room(&self) {
+        let paid = self
+            .owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
+            .is_ok();
+        if !paid {
+            self.room.add_permits(1);
+        }
+    }
+}
+
+/// The receiving thread, set once: a pointer to its control block holding one count
+/// (8 bytes, where a `OnceLock<Thread>` takes 16).
+#[cfg(not(loom))]
+struct Owner(std::sync::atomic::AtomicPtr<crate::thread::ThreadInner>);
+
+#[cfg(not(loom))]
+impl Owner {
+    fn new() -> Self {
+        Owner(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// Records `t`; a second call changes nothing.
+    fn set(&self, t: Thread) {
+        let p = std::sync::Arc::into_raw(t.inner).cast_mut();
+        if self
+            .0
+            .compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `p` came from `Arc::into_raw` just above and was not stored.
+            drop(unsafe { std::sync::Arc::from_raw(p) });
+        }
+    }
+
+    /// Unparks the owner, if it is recorded.
+    fn unpark(&self) {
+        let p = self.0.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: a non-null pointer was stored by `set` with the count it took, and
+            // that count is given back only by `drop`, which has `&mut self`: the block
+            // is alive while `&self` is.
+            unsafe { (*p).unpark() };
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let p = *self.0.get_mut();
+        if !p.is_null() {
+            // SAFETY: stored by `set` from `Arc::into_raw`, with its count, once.
+            drop(unsafe { std::sync::Arc::from_raw(p) });
+        }
+    }
+}
+
+/// The receiving thread, set once (loom's threads are not weft's).
+#[cfg(loom)]
+struct Owner(std::sync::OnceLock<Thread>);
+
+#[cfg(loom)]
+impl Owner {
+    fn new() -> Self {
+        Owner(std::sync::OnceLock::new())
+    }
+
+    fn set(&self, t: Thread) {
+        let _ = self.0.set(t);
+    }
+
+    fn unpark(&self) {
+        if let Some(t) = self.0.get() {
+            t.unpark();
+        }
     }
 }
 
@@ -370,7 +449,7 @@ mod loom_tests {
             let got = receive(&mb, 2);
             sender.join().unwrap();
             assert_eq!(got, [1, 2]);
-            assert_eq!(mb.room.available_permits(), 1);
+            assert_eq!(mb.bounded.as_ref().unwrap().room.available_permits(), 1);
         });
     }
 
@@ -434,8 +513,9 @@ mod tests {
         for s in senders {
             s.join().unwrap();
         }
-        assert_eq!(mb.room.available_permits(), 2);
-        assert_eq!(mb.owed.load(Ordering::Relaxed), 0);
+        let b = mb.bounded.as_ref().expect("bounded");
+        assert_eq!(b.room.available_permits(), 2);
+        assert_eq!(b.owed.load(Ordering::Relaxed), 0);
         // SAFETY: as above.
         assert!(unsafe { mb.pop() }.is_none());
     }
