@@ -105,6 +105,19 @@ fn main() {
         );
         return;
     }
+    if std::env::args().nth(2).as_deref() == Some("select") {
+        // The select over 4 alone, one worker (for instruction counts under callgrind).
+        println!(
+            "select over 4, one worker:         {:.1} ns/msg",
+            select4(&one, n)
+        );
+        let two = weft::Runtime::builder().workers(2).build().unwrap();
+        println!(
+            "select over 4, two workers:        {:.1} ns/msg",
+            select4(&two, n)
+        );
+        return;
+    }
     let two = weft::Runtime::builder().workers(2).build().unwrap();
     println!(
         "uncontended bounded(64) send+recv: {:.1} ns",
