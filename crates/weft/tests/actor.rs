@@ -420,6 +420,30 @@ fn a_message_that_panics_when_dropped_at_exit_is_contained() {
     assert_eq!(drops.load(Ordering::Relaxed), 2, "both messages dropped");
 }
 
+/// An actor that panics with a payload whose `Drop` panics still stops properly: its
+/// monitor gets the `Down`, with the panic as the reason.
+#[test]
+fn a_panic_payload_that_panics_when_dropped_is_contained() {
+    struct Payload;
+    impl Drop for Payload {
+        fn drop(&mut self) {
+            panic!("a payload that explodes when dropped");
+        }
+    }
+    let rt = weft::Runtime::builder().workers(1).build().unwrap();
+    let reason = rt.block_on(|| {
+        let (go_tx, go_rx) = weft::csp::channel::<()>();
+        let a = actor::spawn(move |_: &mut Ctx<()>| {
+            go_rx.recv().unwrap();
+            std::panic::panic_any(Payload);
+        });
+        let down = actor::monitor(&a);
+        go_tx.send(()).unwrap();
+        down.recv_timeout(LONG).expect("the Down arrives").reason
+    });
+    assert!(matches!(reason, ExitReason::Panic(_)), "{reason:?}");
+}
+
 /// An actor on a kernel thread of its own behaves the same.
 #[test]
 fn kernel_actors_receive_and_reply() {

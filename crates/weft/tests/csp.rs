@@ -1453,6 +1453,33 @@ fn an_abandoned_green_selector_is_handed_nothing() {
     assert_eq!(live.try_recv(), Ok(1));
 }
 
+/// A green sender left blocked by a dropped runtime never runs again: when the last
+/// receiver goes, its value (waiting in the sender's own landing) is dropped, not kept
+/// for ever (a value that owns the ends of another channel would keep it open).
+#[test]
+fn an_abandoned_green_senders_value_is_dropped_at_disconnection() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = channel::<Counted>();
+    {
+        let rt = rt(1);
+        let d = drops.clone();
+        let _h = rt.spawn(move || tx.send(Counted(d)).is_ok());
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rt);
+    }
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        0,
+        "still waiting in its landing"
+    );
+    drop(rx);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        1,
+        "dropped with the last receiver"
+    );
+}
+
 /// `select!` with only `default(Duration::MAX)` waits for ever, as documented (it used
 /// to panic): the thread is still waiting after a while; its runtime is then dropped.
 #[test]

@@ -892,7 +892,13 @@ fn run<M: Send + 'static, F: FnOnce(&mut Ctx<M>)>(me: Addr<M>, f: F) {
         Ok(()) => ExitReason::Normal,
         Err(p) => match p.downcast::<ExitPayload>() {
             Ok(e) => e.0,
-            Err(p) => ExitReason::Panic(panic_message(&*p).into()),
+            Err(p) => {
+                let reason = ExitReason::Panic(panic_message(&*p).into());
+                // A payload whose `Drop` panics must not keep the exit from links and
+                // monitors either.
+                drop(catch_unwind(AssertUnwindSafe(|| drop(p))));
+                reason
+            }
         },
     };
     let Ctx { me, saved, .. } = ctx;

@@ -567,15 +567,28 @@ impl<T> Chan<T> {
                 woken.push(waker);
             }
         }
-        Self::hand_back_senders(&mut st, &mut woken);
+        let orphans = Self::hand_back_senders(&mut st, &mut woken);
         drop(st);
         wake_all(woken);
+        drop(orphans);
         true
     }
 
-    fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Waker>) {
+    /// Hands every blocked sender its value back. Returns the values of senders whose
+    /// runtime abandoned them (they never run again), for the caller to drop once the
+    /// lock is released.
+    fn hand_back_senders(st: &mut State<T>, woken: &mut Vec<Waker>) -> Vec<T> {
+        let mut orphans = Vec::new();
         for mut e in st.take_waiters(Side::Tx) {
             if e.case == LANDING && landing::fits::<T>() {
+                if e.w.is_abandoned() {
+                    // SAFETY: a plain send's `LANDING` entry has its value in its
+                    // owner's landing, and we removed the operation's only entry under
+                    // the lock we hold; the owner never runs again (abandoned), so no
+                    // one else reads that landing.
+                    orphans.push(unsafe { e.w.landing().take::<T>() });
+                    continue;
+                }
                 // The value stays in the owner's landing, which `STASH(LANDING)` tells
                 // it to take back; if the claim fails, the owner aborted and takes it
                 // back itself.
@@ -590,6 +603,7 @@ impl<T> Chan<T> {
                 woken.push(waker);
             }
         }
+        orphans
     }
 
     /// The last receiver is gone: blocked senders get their values back, buffered values
@@ -599,9 +613,10 @@ impl<T> Chan<T> {
         st.rx_gone = true;
         let buffered = st.extras.0.as_mut().map(|x| std::mem::take(&mut x.buf));
         let mut woken = Vec::new();
-        Self::hand_back_senders(&mut st, &mut woken);
+        let orphans = Self::hand_back_senders(&mut st, &mut woken);
         drop(st);
         wake_all(woken);
+        drop(orphans);
         drop(buffered);
     }
 

@@ -156,12 +156,34 @@ impl<C: Ends, const IS_TX: bool> Drop for End<C, IS_TX> {
             }
         }
         // Rule 2: the last of its kind; the hook runs while this count holds the block.
+        // The count is given back even if the hook panics (a value's `Drop` in it), or
+        // the block would never be freed.
+        let release = Release::<C> {
+            block: self.block,
+            unit: Self::UNIT,
+        };
         if IS_TX {
             self.block().value.last_sender_gone();
         } else {
             self.block().value.last_receiver_gone();
         }
-        if ends.fetch_sub(Self::UNIT, Ordering::Release) == Self::UNIT {
+        drop(release);
+    }
+}
+
+/// Takes the last end of a kind off the word when dropped, freeing the block if the
+/// word reaches zero (rule 3); runs on unwinding too.
+struct Release<C: Ends> {
+    block: NonNull<Block<C>>,
+    unit: u64,
+}
+
+impl<C: Ends> Drop for Release<C> {
+    fn drop(&mut self) {
+        // SAFETY: the dropping end's count, which this guard gives back, keeps the block
+        // alive until the subtraction below.
+        let ends = unsafe { &(*self.block.as_ptr()).ends };
+        if ends.fetch_sub(self.unit, Ordering::Release) == self.unit {
             // Rule 3: the word is zero; every end's use of the block happened before
             // its releasing subtraction, which this fence orders before the free.
             crate::loom::fence(Ordering::Acquire);
@@ -225,6 +247,36 @@ mod tests {
         assert_eq!(dropped.load(Ordering::Relaxed), 0);
         drop(rx);
         assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    }
+
+    /// Its receivers' hook panics (as a buffered value's `Drop` may).
+    struct Bomb(Arc<AtomicUsize>);
+
+    impl Ends for Bomb {
+        fn last_sender_gone(&self) {}
+        fn last_receiver_gone(&self) {
+            panic!("a value's Drop panicked in the hook");
+        }
+    }
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A hook that panics still gives its count back, so the block is freed when the
+    /// other kind's last end goes.
+    #[test]
+    fn a_panicking_hook_still_lets_the_block_go() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = pair(Bomb(dropped.clone()));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rx)));
+        assert!(r.is_err(), "the hook's panic reaches the dropper");
+        assert_eq!(tx.count(), 1);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+        drop(tx);
+        assert_eq!(dropped.load(Ordering::Relaxed), 1, "freed once");
     }
 
     /// Ends of both kinds cloned and dropped on many threads at once: both hooks run

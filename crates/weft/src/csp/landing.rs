@@ -45,7 +45,7 @@
 //!    entry (`waiter.rs`) and its value has been moved out, so no partner for it is left
 //!    when the thread starts its next operation.
 //!
-//! //! The slot is in the control block on the heap, never on the green thread's stack, so
+//! The slot is in the control block on the heap, never on the green thread's stack, so
 //! a partner never writes into a stack (which stack hibernation may have released).
 //!
 //! What goes wrong if a rule is broken: a value written twice leaks the first; a value
