@@ -83,6 +83,9 @@ where
         scope: PhantomData,
         env: PhantomData,
     };
+    // The children may borrow this thread's stack: it must not hibernate until they
+    // are done (`runtime/hibernate.rs`).
+    let _pin = crate::runtime::hibernate::Pin::new(&data.owner.inner);
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     let green = data.owner.is_green();
     let guard = (!green && data.running.load(Ordering::Acquire) != 0).then(deadlock::join_waiter);

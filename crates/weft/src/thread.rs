@@ -61,6 +61,9 @@ pub(crate) struct ThreadInner {
     /// Set while the thread runs an STM transaction (`stm::atomically`); only the thread
     /// itself reads and writes it.
     pub(crate) in_stm: std::sync::atomic::AtomicBool,
+    /// While above zero, the thread's stack is lent to others (`weft::scope`) and must
+    /// never be hibernated (`runtime/hibernate.rs`); only the thread itself changes it.
+    pub(crate) pins: std::sync::atomic::AtomicU32,
     /// The state word of the thread's current channel operation (see `csp/waiter.rs`).
     pub(crate) chan: std::sync::atomic::AtomicUsize,
     /// Where a sender writes a value for the thread's plain receive (`csp/landing.rs`).
@@ -88,6 +91,7 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
+                pins: std::sync::atomic::AtomicU32::new(0),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: Some(GreenInfo {
@@ -111,6 +115,7 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
+                pins: std::sync::atomic::AtomicU32::new(0),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: None,

@@ -127,16 +127,17 @@ impl Plan {
     fn parked_count(&self, kind: ParkKind) -> usize {
         match kind {
             ParkKind::Kernel => self.kernel_threads,
-            ParkKind::Weft | ParkKind::WeftChannel => self.green_threads,
+            ParkKind::Weft | ParkKind::WeftChannel | ParkKind::WeftHibernated => self.green_threads,
             ParkKind::Tokio => self.tokio_tasks,
             ParkKind::May => self.may_cap,
         }
     }
 }
 
-const PARK_KINDS: [ParkKind; 4] = [
+const PARK_KINDS: [ParkKind; 5] = [
     ParkKind::Kernel,
     ParkKind::Weft,
+    ParkKind::WeftHibernated,
     ParkKind::Tokio,
     ParkKind::May,
 ];
@@ -161,6 +162,8 @@ const QUOTED_PEERS: [(&str, f64, f64, f64, f64, &str); 3] = [
 mod target {
     pub const PARKED: usize = 1_000_000;
     pub const BYTES_PER_PARKED: f64 = 4.5 * 1024.0;
+    /// Issue 16: a hibernated parked green thread.
+    pub const BYTES_PER_HIBERNATED: f64 = 1024.0;
     pub const SPAWNS_PER_SECOND: f64 = 500_000.0;
     pub const PING_PONG_NS: f64 = 50.0;
     pub const YIELD_NS: f64 = 20.0;
@@ -678,6 +681,7 @@ fn report_comparison(memory: &MemoryRuns, switches: &SwitchRuns, out: &mut Secti
     .column("source", "source", Unit::Text);
     let rows = [
         (ParkKind::Weft, Some(Runtime::Weft)),
+        (ParkKind::WeftHibernated, None),
         (ParkKind::Tokio, Some(Runtime::Tokio)),
         (ParkKind::May, None),
         (ParkKind::Kernel, Some(Runtime::Std)),
@@ -1009,6 +1013,27 @@ fn report_targets(memory: &MemoryRuns, switches: &SwitchRuns, out: &mut SectionR
                 "{} resident per parked weft green thread (target, quoted from issue 2: at most {}).",
                 bytes(b),
                 bytes(target::BYTES_PER_PARKED)
+            ),
+        );
+    }
+    let h = parked_figures(memory, ParkKind::WeftHibernated);
+    if let (Some(b), Some(n)) = (h.bytes_per_thread, h.parked) {
+        let t = parked_figures(memory, ParkKind::Tokio);
+        let tokio = t
+            .bytes_per_thread
+            .map(|tb| format!("; tokio's tasks {} in this run", bytes(tb)))
+            .unwrap_or_default();
+        check(
+            b <= target::BYTES_PER_HIBERNATED && n >= target::PARKED as f64,
+            format!(
+                "{} hibernated weft green threads took {} each (target, from issue 16: a \
+                 million at most {} each; Go {}, Erlang {}, GHC {} quoted{tokio}).",
+                grouped(n),
+                bytes(b),
+                bytes(target::BYTES_PER_HIBERNATED),
+                bytes(QUOTED_PEERS[0].1),
+                bytes(QUOTED_PEERS[1].1),
+                bytes(QUOTED_PEERS[2].1),
             ),
         );
     }

@@ -83,6 +83,15 @@ impl Context {
         self.co.resume(wake)
     }
 
+    /// A suspended green thread's live stack: its saved stack pointer and the stack's
+    /// usable range `[low, top)`; `None` when it has not started or has finished.
+    /// Everything it will read again when resumed lies in `[sp, top)`.
+    pub(crate) fn suspended(&self) -> Option<(usize, usize, usize)> {
+        let sp = self.co.suspended_stack_ptr()?.get();
+        let (low, top) = self.co.stack().usable();
+        Some((sp, low, top))
+    }
+
     /// Takes the stack back from a finished green thread.
     pub(crate) fn into_stack(self) -> GreenStack {
         self.co.into_stack()

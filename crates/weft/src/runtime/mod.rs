@@ -17,6 +17,7 @@
 pub(crate) mod context;
 pub mod coop;
 pub(crate) mod deadlock;
+pub(crate) mod hibernate;
 pub mod preempt;
 pub(crate) mod reactor;
 pub(crate) mod signal;
@@ -79,6 +80,10 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     /// The preemption slice in nanoseconds (0: no preemption).
     pub(crate) preempt_slice_ns: u64,
+    /// How long a green thread stays parked before it is hibernated (`None`: never).
+    pub(crate) hibernate_after: Option<Duration>,
+    /// Green threads hibernated now, over all workers.
+    pub(crate) hibernated: AtomicUsize,
     /// Workers whose loop has ended (see [`Shared::worker_done`]), and the condition
     /// `Runtime::drop` waits on for them.
     pub(crate) done: std::sync::Mutex<usize>,
@@ -177,6 +182,7 @@ pub struct RuntimeBuilder {
     watchdog: Option<Duration>,
     on_stall: Option<watchdog::Handler>,
     preemption: Option<Duration>,
+    hibernate_after: Option<Duration>,
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -187,6 +193,7 @@ impl fmt::Debug for RuntimeBuilder {
             .field("watchdog", &self.watchdog)
             .field("on_stall", &self.on_stall.as_ref().map(|_| "custom"))
             .field("preemption", &self.preemption)
+            .field("hibernate_after", &self.hibernate_after)
             .finish()
     }
 }
@@ -288,6 +295,67 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Hibernates green threads parked longer than `after`: each one's live stack bytes
+    /// (a few hundred for a thread parked in a channel receive) are copied to the heap
+    /// and its stack pages given back to the kernel; they are copied back, to the same
+    /// addresses, before it runs again. A parked thread then costs about a kilobyte
+    /// instead of a page or more of stack. Threads that run at least once per `after`
+    /// are never hibernated; waking a hibernated one costs the copy and a page fault
+    /// (microseconds). See `BENCHMARKS.md` for the figures.
+    ///
+    /// A thread is hibernated after between `after` and twice `after` parked (the
+    /// workers look at their threads at most once per `after`, in small batches between
+    /// turns and before they sleep). An `after` of zero is taken as one millisecond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // SAFETY: no green thread of this runtime lends its stack to another thread
+    /// // (no `std::thread::scope` around a park).
+    /// let rt = unsafe { weft::Runtime::builder().hibernate_after(Duration::from_millis(10)) }
+    ///     .workers(1)
+    ///     .build()
+    ///     .unwrap();
+    /// let (tx, rx) = weft::csp::channel::<[u64; 4]>();
+    /// let h = rt.spawn(move || {
+    ///     let mine = [1u64, 2, 3, 4]; // on the stack, across the hibernation
+    ///     let got = rx.recv().unwrap();
+    ///     mine.iter().zip(got).map(|(a, b)| a * b).sum::<u64>()
+    /// });
+    /// while rt.hibernated() == 0 {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// tx.send([4, 3, 2, 1]).unwrap();
+    /// assert_eq!(h.join().unwrap(), 4 + 6 + 6 + 4);
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// While a green thread is hibernated, its stack reads as zeros and writes to it are
+    /// lost. weft's own primitives never let another thread use a parked thread's stack
+    /// (their wait records live in the heap), and [`crate::scope`] (with `par` and
+    /// `par!`) pins its caller for as long as its children may borrow from it. The
+    /// caller promises that no green thread of this runtime lends its stack in any other
+    /// way and then parks in weft (a channel, a lock, a sleep, a join, a socket) while
+    /// the borrower may still use it. Ways weft cannot see include:
+    ///
+    /// 1. **scoped threads of other libraries**: `std::thread::scope`, crossbeam's
+    ///    scopes, `rayon::scope` and `rayon::join` (whose other half runs on the pool);
+    /// 2. **references sent to another thread**, over a channel whose item type is not
+    ///    `'static`, or as raw pointers;
+    /// 3. **scoped thread-locals** set to a local around a park (`scoped-tls` and the
+    ///    like): another green thread of the same worker would read it through the
+    ///    worker's thread-local;
+    /// 4. **intrusive wait nodes** of other libraries kept on the stack while parked
+    ///    (a future polled by a hand-written `block_on` that parks through weft);
+    /// 5. **foreign code or the kernel keeping a pointer** into the stack across a park:
+    ///    asynchronous I/O submitted with a stack buffer (io_uring, `aio_read`), an
+    ///    `epoll` registration whose data points to a local.
+    pub unsafe fn hibernate_after(mut self, after: Duration) -> Self {
+        self.hibernate_after = Some(after.max(Duration::from_millis(1)));
+        self
+    }
+
     /// Where the watchdog's reports go (default: one line each on standard error).
     /// Called on the watchdog's thread; it should return quickly. Has no effect without
     /// [`watchdog`](Self::watchdog).
@@ -374,6 +442,8 @@ impl RuntimeBuilder {
             preempt_slice_ns: self
                 .preemption
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            hibernate_after: self.hibernate_after,
+            hibernated: AtomicUsize::new(0),
             done: std::sync::Mutex::new(0),
             done_cv: std::sync::Condvar::new(),
         });
@@ -447,6 +517,7 @@ impl Runtime {
             watchdog: None,
             on_stall: None,
             preemption: None,
+            hibernate_after: None,
         }
     }
 
@@ -462,6 +533,12 @@ impl Runtime {
     /// The number of workers.
     pub fn workers(&self) -> usize {
         self.shared.workers.len()
+    }
+
+    /// How many of this runtime's green threads are hibernated now (see
+    /// [`RuntimeBuilder::hibernate_after`]); a racy snapshot.
+    pub fn hibernated(&self) -> usize {
+        self.shared.hibernated.load(Ordering::Relaxed)
     }
 
     /// Spawns a green thread on this runtime, with the default stack size.

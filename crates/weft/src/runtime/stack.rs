@@ -230,6 +230,11 @@ impl GreenStack {
         self.slot.low + slot_size(self.class as usize)
     }
 
+    /// The usable bytes, `[low, top)`: the slot above its guard, page-aligned.
+    pub(crate) fn usable(&self) -> (usize, usize) {
+        (self.slot.low + GUARD, self.top())
+    }
+
     /// Records which thread runs on this stack, for the overflow report.
     pub(crate) fn set_owner(&self, owner: *const ThreadInner) {
         let info = &CHUNKS[self.slot.chunk as usize];

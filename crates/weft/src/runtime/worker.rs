@@ -51,6 +51,7 @@ use corosensei::CoroutineResult;
 use crossbeam_deque::{Steal, Worker as Deque};
 
 use super::context::{self, Context, Request, Wake};
+use super::hibernate;
 use super::stack::GreenStack;
 use super::{deadlock, Shared};
 use crate::park::{futex, Unparked, WaitReason};
@@ -225,6 +226,26 @@ struct Slot {
     /// The slot's last timed-park sequence number, with [`TIMED`] set while that park
     /// lasts, so a timer of an earlier park is told apart; see [`Timers`].
     park_seq: u32,
+    /// The hibernation epoch of the thread's last turn (see [`Hibernation`]).
+    ran: u32,
+    /// The live stack bytes of a hibernated thread (`hibernate.rs`).
+    saved: Option<hibernate::Saved>,
+}
+
+/// A worker's hibernation sweep (`hibernate.rs`): passes over its slots, at most one
+/// per threshold, each in batches of [`Hibernation::BATCH`] slots.
+struct Hibernation {
+    after: std::time::Duration,
+    /// When the next pass may begin.
+    next_pass: Instant,
+    /// The next slot of the pass in progress (0: none in progress).
+    cursor: usize,
+    /// Threads of this worker hibernated now.
+    count: usize,
+}
+
+impl Hibernation {
+    const BATCH: usize = 512;
 }
 
 /// Set in [`Slot::park_seq`] while the slot's thread is in a timed park.
@@ -299,6 +320,9 @@ struct Worker<'a> {
     turn: &'a AtomicU64,
     /// The preemption timer, when the runtime preempts.
     ticker: Option<super::preempt::Ticker>,
+    /// The hibernation epoch: passes begun (see [`Hibernation`]).
+    epoch: u32,
+    hibernation: Option<Hibernation>,
 }
 
 /// The body of worker `index`'s kernel thread.
@@ -340,6 +364,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
         yielded: false,
         turn: &me.turn,
         ticker,
+        epoch: 0,
+        hibernation: local.shared.hibernate_after.map(|after| Hibernation {
+            after,
+            next_pass: Instant::now() + after,
+            cursor: 0,
+            count: 0,
+        }),
     };
     w.main_loop();
     let abandoned = w.abandon();
@@ -366,6 +397,9 @@ impl Worker<'_> {
                 self.drain_inbox();
                 self.fire_timers();
                 self.poll_io(Some(std::time::Duration::ZERO));
+                if self.hibernation.is_some() {
+                    self.hibernate_some();
+                }
                 if let Some(f) = self.find_fresh() {
                     self.start(f);
                     continue;
@@ -394,6 +428,9 @@ impl Worker<'_> {
             }
             if self.shared().shutdown.load(Ordering::Acquire) {
                 return;
+            }
+            if self.hibernation.is_some() && self.hibernate_some() {
+                continue;
             }
             self.idle();
         }
@@ -544,10 +581,21 @@ impl Worker<'_> {
             if let Some(t) = &self.ticker {
                 t.disarm();
             }
-            let deadline = self.timers.first();
-            if deadline.is_none() {
+            let timer = self.timers.first();
+            if timer.is_none() {
                 deadlock::check_from_idle_worker();
             }
+            // A hibernation pass is due when some thread here is not hibernated yet.
+            let live = self.slots.len() - self.free.len();
+            let pass = self
+                .hibernation
+                .as_ref()
+                .filter(|h| h.count < live)
+                .map(|h| h.next_pass);
+            let deadline = match (timer, pass) {
+                (Some(t), Some(p)) => Some(t.min(p)),
+                (t, p) => t.or(p),
+            };
             match reactor {
                 Some(r) => {
                     let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -594,6 +642,8 @@ impl Worker<'_> {
             thread,
             wake: Wake::Notified,
             park_seq: last_seq,
+            ran: self.epoch,
+            saved: None,
         });
         self.run_slot(i);
     }
@@ -605,6 +655,10 @@ impl Worker<'_> {
             .as_mut()
             .expect("a queued slot holds a thread");
         let wake = std::mem::replace(&mut slot.wake, Wake::Notified);
+        slot.ran = self.epoch;
+        if slot.saved.is_some() {
+            Self::wake_hibernated(slot, self.hibernation.as_mut(), &self.local.shared);
+        }
         CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
         // Every turn starts with a full budget (the worker's own code runs unmetered).
         super::coop::reset_budget();
@@ -665,6 +719,74 @@ impl Worker<'_> {
         }
     }
 
+    /// One batch of the hibernation pass (`hibernate.rs`), starting a pass when one is
+    /// due; `true` while a pass is still in progress (the caller comes back before it
+    /// sleeps).
+    #[cold]
+    #[inline(never)]
+    fn hibernate_some(&mut self) -> bool {
+        let Some(h) = self.hibernation.as_mut() else {
+            return false;
+        };
+        if h.cursor == 0 {
+            let now = Instant::now();
+            if now < h.next_pass || self.slots.len() == self.free.len() + h.count {
+                return false;
+            }
+            h.next_pass = now + h.after;
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+        let end = (h.cursor + Hibernation::BATCH).min(self.slots.len());
+        for slot in self.slots[h.cursor..end].iter_mut().flatten() {
+            // Parked since before the previous pass began: at least one threshold.
+            if slot.saved.is_some() || self.epoch.wrapping_sub(slot.ran) < 2 {
+                continue;
+            }
+            let t = &slot.thread.inner;
+            if !t.park.is_parked() || !hibernate::unpinned(t) {
+                continue;
+            }
+            let Some((sp, low, top)) = slot.ctx.suspended() else {
+                continue;
+            };
+            // SAFETY: `[low, top)` is the usable range of the slot's stack and its
+            // coroutine is suspended at `sp` (`Context::suspended`). Only this worker
+            // resumes it, and `run_slot` restores the bytes (with the same `sp`, which a
+            // suspended coroutine keeps, and `top`) before it does; an unpark meanwhile
+            // only queues the slot. No other code uses the stack while the thread is
+            // parked: weft keeps its wait records off the stack, a pinned thread (a
+            // scope's) was skipped above, and the runtime's builder contract
+            // (`hibernate_after`'s `# Safety`) excludes the rest.
+            if let Ok(saved) = unsafe { hibernate::hibernate(sp, low, top) } {
+                slot.saved = Some(saved);
+                h.count += 1;
+                self.local.shared.hibernated.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        h.cursor = if end >= self.slots.len() { 0 } else { end };
+        h.cursor != 0
+    }
+
+    /// Copies a hibernated thread's stack back before it runs (`hibernate.rs`).
+    #[cold]
+    #[inline(never)]
+    fn wake_hibernated(slot: &mut Slot, h: Option<&mut Hibernation>, shared: &Shared) {
+        let Some(saved) = slot.saved.take() else {
+            return;
+        };
+        let (sp, _, top) = slot
+            .ctx
+            .suspended()
+            .expect("a hibernated thread is suspended");
+        // SAFETY: `saved` was made by `hibernate` from this suspended coroutine's
+        // `[sp, top)` (its saved stack pointer has not changed: it has not run since).
+        unsafe { hibernate::restore(sp, top, saved) };
+        if let Some(h) = h {
+            h.count -= 1;
+        }
+        shared.hibernated.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// The next timed-park sequence number of slot `i` (see [`Timers`]).
     fn next_seq(&mut self, i: u32) -> u32 {
         let slot = self.slots[i as usize].as_mut().expect("a started slot");
@@ -693,7 +815,9 @@ impl Worker<'_> {
     /// otherwise hand them a lock (or permits) they could never give back. Their control
     /// blocks are leaked too (one count each): a channel's queue entry points to its
     /// owner's block without a count (`csp/waiter.rs`), so the block must outlive every
-    /// queue the thread was left in.
+    /// queue the thread was left in. (Each leaked block also keeps the runtime's
+    /// `Shared` alive through its `GreenInfo`, and that is needed too: a late partner's
+    /// wake-up of such a thread goes through `wake_green`, which uses it.)
     /// Returns whether there were any.
     fn abandon(&mut self) -> bool {
         let mut any = false;
@@ -701,6 +825,10 @@ impl Worker<'_> {
             slot.thread.inner.lot.abandon();
             std::mem::forget(slot.thread);
             std::mem::forget(slot.ctx);
+            if slot.saved.is_some() {
+                // Its stack bytes are dropped with the slot: it never runs again.
+                self.local.shared.hibernated.fetch_sub(1, Ordering::Relaxed);
+            }
             any = true;
         }
         any
@@ -709,6 +837,20 @@ impl Worker<'_> {
 
 /// Aborts the process if dropped: armed around a resume, disarmed (forgotten) after it.
 struct AbortOnUnwind;
+
+impl Drop for Worker<'_> {
+    /// Unwinding out of the worker loop (a bug in the worker) drops its slots, and
+    /// dropping a suspended coroutine unwinds its stack: a hibernated one would run on
+    /// zeroed pages. Every stack gets its bytes back first. (A worker that ends normally
+    /// has taken every slot in `abandon`: nothing to do.)
+    fn drop(&mut self) {
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.saved.is_some() {
+                Self::wake_hibernated(slot, self.hibernation.as_mut(), &self.local.shared);
+            }
+        }
+    }
+}
 
 impl Drop for AbortOnUnwind {
     #[cold]

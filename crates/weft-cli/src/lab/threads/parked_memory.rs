@@ -47,6 +47,9 @@ pub enum Kind {
     Weft,
     /// weft green threads, each blocked in `recv` on its own rendezvous channel.
     WeftChannel,
+    /// weft green threads parked on a runtime that hibernates them (their stacks copied
+    /// to the heap, the pages released), measured once all are hibernated.
+    WeftHibernated,
     /// tokio tasks (stackless).
     Tokio,
     /// may coroutines (stackful).
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Kernel => "std::thread (kernel)",
             Kind::Weft => "weft green thread",
             Kind::WeftChannel => "weft green thread in recv on its own channel",
+            Kind::WeftHibernated => "weft green thread, hibernated",
             Kind::Tokio => "tokio task",
             Kind::May => "may coroutine",
         }
@@ -194,6 +198,7 @@ pub fn run(spec: &Spec) -> Result<Outcome, String> {
     match spec.kind {
         Kind::Kernel => kernel(spec),
         Kind::Weft | Kind::WeftChannel => weft_green(spec),
+        Kind::WeftHibernated => weft_hibernated(spec),
         Kind::Tokio => tokio_tasks(spec),
         Kind::May => may_coroutines(spec),
     }
@@ -351,9 +356,19 @@ type WeftRound = (Instant, Vec<WeftParked>, Option<String>);
 /// Spawns `spec.count` parking green threads from one green thread; returns when the
 /// spawner is done (not necessarily all parked).
 fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String> {
+    weft_spawn_all_on(None, spec, shared)
+}
+
+/// [`weft_spawn_all`] from a green thread of `rt` (`None`: the default runtime); the
+/// threads it spawns join its runtime.
+fn weft_spawn_all_on(
+    rt: Option<&weft::Runtime>,
+    spec: &Spec,
+    shared: &Arc<Shared>,
+) -> Result<WeftRound, String> {
     let shared = Arc::clone(shared);
     let spec = spec.clone();
-    weft::spawn(move || {
+    let spawner = move || {
         let start = Instant::now();
         let mut handles = Vec::with_capacity(spec.count);
         let mut stopped = None;
@@ -391,9 +406,55 @@ fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String
             }
         }
         (start, handles, stopped)
-    })
+    };
+    match rt {
+        Some(rt) => rt.spawn(spawner),
+        None => weft::spawn(spawner),
+    }
     .join()
     .map_err(|_| "the spawning green thread panicked".to_owned())
+}
+
+/// How long a parked thread waits before it is hibernated, in the probe.
+const HIBERNATE_AFTER: Duration = Duration::from_millis(100);
+/// How long the probe waits for all parked threads to be hibernated.
+const HIBERNATE_WAIT: Duration = Duration::from_secs(60);
+
+/// Parked weft green threads on a runtime that hibernates them: memory once all are
+/// hibernated; the teardown then wakes each from hibernation.
+fn weft_hibernated(spec: &Spec) -> Result<Outcome, String> {
+    // SAFETY: the probe's green threads park in `weft::park::park` and lend their stacks
+    // to no other thread.
+    let rt = unsafe { weft::Runtime::builder().hibernate_after(HIBERNATE_AFTER) }
+        .name("weft-hibernating")
+        .build()
+        .map_err(|e| format!("building a hibernating runtime: {e}"))?;
+    rt.spawn(|| ())
+        .join()
+        .map_err(|_| "the warm-up green thread panicked")?;
+    let shared = Arc::new(Shared::default());
+    let before = Snapshot::take()?;
+    let usage = Usage::now().ok();
+    let (start, handles, stopped) = weft_spawn_all_on(Some(&rt), spec, &shared)?;
+    let parked = handles.len();
+    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
+    let spawn_time = start.elapsed();
+    let usage = usage_since(usage);
+    let slept = wait_for(|| rt.hibernated(), parked, HIBERNATE_WAIT)
+        .map_err(|e| format!("hibernation: {e} (counting hibernated threads)"));
+    let after = Snapshot::take();
+    let teardown = Instant::now();
+    let panics = weft_release(&shared, handles);
+    let teardown = teardown.elapsed();
+    waited?;
+    slept?;
+    if panics > 0 {
+        return Err(format!("{panics} hibernated green threads panicked"));
+    }
+    Ok(outcome(
+        spec, parked, stopped, spawn_time, &before, &after?, teardown,
+    )
+    .with_spawn_costs(usage, None, None))
 }
 
 /// Releases and joins every parked green thread; the number that panicked (or, on a
