@@ -70,7 +70,10 @@ fn main() {
     let (txs, replies) = park_all(&hib, n);
     let t0 = Instant::now();
     while hib.hibernated() < n {
-        assert!(t0.elapsed() < Duration::from_secs(60), "hibernation too slow");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "hibernation too slow"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let slept = visit_all(&hib, txs, replies);

@@ -245,7 +245,12 @@ struct Hibernation {
 }
 
 impl Hibernation {
+    /// Slots looked at per batch.
     const BATCH: usize = 512;
+    /// Threads hibernated per batch at most: each costs a copy and a `madvise` (a few
+    /// microseconds), and a batch runs between turns, so this bounds the delay it adds
+    /// to threads that are ready (to some tens of microseconds).
+    const MOST_PER_BATCH: usize = 16;
 }
 
 /// Set in [`Slot::park_seq`] while the slot's thread is in a timed park.
@@ -736,11 +741,19 @@ impl Worker<'_> {
             h.next_pass = now + h.after;
             self.epoch = self.epoch.wrapping_add(1);
         }
-        let end = (h.cursor + Hibernation::BATCH).min(self.slots.len());
-        for slot in self.slots[h.cursor..end].iter_mut().flatten() {
+        let mut end = (h.cursor + Hibernation::BATCH).min(self.slots.len());
+        let mut done = 0;
+        for (i, slot) in self.slots.iter_mut().enumerate().take(end).skip(h.cursor) {
+            let Some(slot) = slot else {
+                continue;
+            };
             // Parked since before the previous pass began: at least one threshold.
             if slot.saved.is_some() || self.epoch.wrapping_sub(slot.ran) < 2 {
                 continue;
+            }
+            if done == Hibernation::MOST_PER_BATCH {
+                end = i;
+                break;
             }
             let t = &slot.thread.inner;
             if !t.park.is_parked() || !hibernate::unpinned(t) {
@@ -759,6 +772,7 @@ impl Worker<'_> {
             // (`hibernate_after`'s `# Safety`) excludes the rest.
             if let Ok(saved) = unsafe { hibernate::hibernate(sp, low, top) } {
                 slot.saved = Some(saved);
+                done += 1;
                 h.count += 1;
                 self.local.shared.hibernated.fetch_add(1, Ordering::Relaxed);
             }
