@@ -226,10 +226,13 @@ struct Slot {
     /// The slot's last timed-park sequence number, with [`TIMED`] set while that park
     /// lasts, so a timer of an earlier park is told apart; see [`Timers`].
     park_seq: u32,
-    /// The hibernation epoch of the thread's last turn (see [`Hibernation`]).
-    ran: u32,
-    /// The live stack bytes of a hibernated thread (`hibernate.rs`).
-    saved: Option<hibernate::Saved>,
+    /// The hibernation epoch of the thread's last turn (see [`Hibernation`]), in 16 bits
+    /// so the slot keeps its 64 bytes: a wrap can only make a long-parked thread look
+    /// recent (its hibernation waits a pass more), never a running one look old (it
+    /// writes the epoch at every turn).
+    ran: u16,
+    /// Set while the thread is hibernated (its bytes are in [`Hibernation::saved`]).
+    hibernated: bool,
 }
 
 /// A worker's hibernation sweep (`hibernate.rs`): passes over its slots, at most one
@@ -242,6 +245,9 @@ struct Hibernation {
     cursor: usize,
     /// Threads of this worker hibernated now.
     count: usize,
+    /// The live stack bytes of each hibernated thread, by slot (kept here, not in the
+    /// slots, so that runtimes without hibernation do not pay for it per thread).
+    saved: Vec<Option<hibernate::Saved>>,
 }
 
 impl Hibernation {
@@ -325,8 +331,8 @@ struct Worker<'a> {
     turn: &'a AtomicU64,
     /// The preemption timer, when the runtime preempts.
     ticker: Option<super::preempt::Ticker>,
-    /// The hibernation epoch: passes begun (see [`Hibernation`]).
-    epoch: u32,
+    /// The hibernation epoch: passes begun, wrapping (see [`Hibernation`]).
+    epoch: u16,
     hibernation: Option<Hibernation>,
 }
 
@@ -375,6 +381,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, fresh: Deque<Fresh>) -> boo
             next_pass: Instant::now() + after,
             cursor: 0,
             count: 0,
+            saved: Vec::new(),
         }),
     };
     w.main_loop();
@@ -648,7 +655,7 @@ impl Worker<'_> {
             wake: Wake::Notified,
             park_seq: last_seq,
             ran: self.epoch,
-            saved: None,
+            hibernated: false,
         });
         self.run_slot(i);
     }
@@ -661,8 +668,8 @@ impl Worker<'_> {
             .expect("a queued slot holds a thread");
         let wake = std::mem::replace(&mut slot.wake, Wake::Notified);
         slot.ran = self.epoch;
-        if slot.saved.is_some() {
-            Self::wake_hibernated(slot, self.hibernation.as_mut(), &self.local.shared);
+        if slot.hibernated {
+            Self::wake_hibernated(slot, i, self.hibernation.as_mut(), &self.local.shared);
         }
         CURRENT.with(|c| c.set(Arc::as_ptr(&slot.thread.inner)));
         // Every turn starts with a full budget (the worker's own code runs unmetered).
@@ -741,14 +748,15 @@ impl Worker<'_> {
             h.next_pass = now + h.after;
             self.epoch = self.epoch.wrapping_add(1);
         }
-        let mut end = (h.cursor + Hibernation::BATCH).min(self.slots.len());
+        let slots = self.slots.len();
+        let mut end = (h.cursor + Hibernation::BATCH).min(slots);
         let mut done = 0;
         for (i, slot) in self.slots.iter_mut().enumerate().take(end).skip(h.cursor) {
             let Some(slot) = slot else {
                 continue;
             };
             // Parked since before the previous pass began: at least one threshold.
-            if slot.saved.is_some() || self.epoch.wrapping_sub(slot.ran) < 2 {
+            if slot.hibernated || self.epoch.wrapping_sub(slot.ran) < 2 {
                 continue;
             }
             if done == Hibernation::MOST_PER_BATCH {
@@ -771,7 +779,11 @@ impl Worker<'_> {
             // scope's) was skipped above, and the runtime's builder contract
             // (`hibernate_after`'s `# Safety`) excludes the rest.
             if let Ok(saved) = unsafe { hibernate::hibernate(sp, low, top) } {
-                slot.saved = Some(saved);
+                if h.saved.len() <= i {
+                    h.saved.resize_with(slots, || None);
+                }
+                h.saved[i] = Some(saved);
+                slot.hibernated = true;
                 done += 1;
                 h.count += 1;
                 self.local.shared.hibernated.fetch_add(1, Ordering::Relaxed);
@@ -784,8 +796,12 @@ impl Worker<'_> {
     /// Copies a hibernated thread's stack back before it runs (`hibernate.rs`).
     #[cold]
     #[inline(never)]
-    fn wake_hibernated(slot: &mut Slot, h: Option<&mut Hibernation>, shared: &Shared) {
-        let Some(saved) = slot.saved.take() else {
+    fn wake_hibernated(slot: &mut Slot, i: u32, h: Option<&mut Hibernation>, shared: &Shared) {
+        slot.hibernated = false;
+        let Some(h) = h else {
+            return;
+        };
+        let Some(saved) = h.saved.get_mut(i as usize).and_then(Option::take) else {
             return;
         };
         let (sp, _, top) = slot
@@ -795,9 +811,7 @@ impl Worker<'_> {
         // SAFETY: `saved` was made by `hibernate` from this suspended coroutine's
         // `[sp, top)` (its saved stack pointer has not changed: it has not run since).
         unsafe { hibernate::restore(sp, top, saved) };
-        if let Some(h) = h {
-            h.count -= 1;
-        }
+        h.count -= 1;
         shared.hibernated.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -839,8 +853,8 @@ impl Worker<'_> {
             slot.thread.inner.lot.abandon();
             std::mem::forget(slot.thread);
             std::mem::forget(slot.ctx);
-            if slot.saved.is_some() {
-                // Its stack bytes are dropped with the slot: it never runs again.
+            if slot.hibernated {
+                // Its stack bytes are dropped with the worker: it never runs again.
                 self.local.shared.hibernated.fetch_sub(1, Ordering::Relaxed);
             }
             any = true;
@@ -858,9 +872,14 @@ impl Drop for Worker<'_> {
     /// zeroed pages. Every stack gets its bytes back first. (A worker that ends normally
     /// has taken every slot in `abandon`: nothing to do.)
     fn drop(&mut self) {
-        for slot in self.slots.iter_mut().flatten() {
-            if slot.saved.is_some() {
-                Self::wake_hibernated(slot, self.hibernation.as_mut(), &self.local.shared);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(slot) = slot.as_mut().filter(|s| s.hibernated) {
+                Self::wake_hibernated(
+                    slot,
+                    i as u32,
+                    self.hibernation.as_mut(),
+                    &self.local.shared,
+                );
             }
         }
     }
@@ -963,5 +982,17 @@ pub(crate) fn notify_any(shared: &Shared) {
             notify(shared, i);
             return;
         }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod size_tests {
+    /// A worker keeps one slot per started green thread, so its size is part of every
+    /// parked thread's cost: hibernation's bookkeeping (an epoch and a flag) fits in
+    /// what was padding, and its saved bytes live outside the slots.
+    #[test]
+    fn a_slot_stays_small() {
+        let size = std::mem::size_of::<Option<super::Slot>>();
+        assert!(size <= 64, "{size} bytes");
     }
 }
