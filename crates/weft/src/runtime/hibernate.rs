@@ -27,9 +27,9 @@
 //! synchronisation beyond the worker's own program order is needed for the stack bytes.
 //!
 //! The worker sweeps its slots in bounded batches (every few dozen turns, and before it
-//! sleeps; at most 512 slots looked at and 16 threads hibernated per batch, so a batch
-//! delays ready threads by tens of microseconds at most), one pass at most per
-//! threshold. Each pass first advances an epoch; a slot records
+//! sleeps; at most 512 slots looked at per batch, and 16 threads hibernated when the
+//! worker is idle or 2 between a busy worker's turns, so a batch delays ready threads by
+//! tens of microseconds at most), one pass at most per threshold. Each pass first advances an epoch; a slot records
 //! the epoch at each resume. A thread is hibernated when it is parked (its park word is
 //! `PARKED`: it sits in no run queue), has not run since the epoch before this pass (so
 //! it has been parked at least one threshold, and at most two plus a pass), and is not

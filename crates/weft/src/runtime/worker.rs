@@ -253,10 +253,13 @@ struct Hibernation {
 impl Hibernation {
     /// Slots looked at per batch.
     const BATCH: usize = 512;
-    /// Threads hibernated per batch at most: each costs a copy and a `madvise` (a few
-    /// microseconds), and a batch runs between turns, so this bounds the delay it adds
-    /// to threads that are ready (to some tens of microseconds).
-    const MOST_PER_BATCH: usize = 16;
+    /// Threads hibernated per batch at most when the worker has nothing else to do:
+    /// each costs a copy and a `madvise` (a few microseconds), so this bounds the delay
+    /// a batch adds to work that arrives meanwhile (to some tens of microseconds).
+    const MOST_WHEN_IDLE: usize = 16;
+    /// The same between turns of a busy worker (every few dozen turns): memory can wait,
+    /// ready threads should not (a spawn storm ran at half speed with 16).
+    const MOST_WHEN_BUSY: usize = 2;
 }
 
 /// Set in [`Slot::park_seq`] while the slot's thread is in a timed park.
@@ -410,7 +413,7 @@ impl Worker<'_> {
                 self.fire_timers();
                 self.poll_io(Some(std::time::Duration::ZERO));
                 if self.hibernation.is_some() {
-                    self.hibernate_some();
+                    self.hibernate_some(Hibernation::MOST_WHEN_BUSY);
                 }
                 if let Some(f) = self.find_fresh() {
                     self.start(f);
@@ -441,7 +444,7 @@ impl Worker<'_> {
             if self.shared().shutdown.load(Ordering::Acquire) {
                 return;
             }
-            if self.hibernation.is_some() && self.hibernate_some() {
+            if self.hibernation.is_some() && self.hibernate_some(Hibernation::MOST_WHEN_IDLE) {
                 continue;
             }
             self.idle();
@@ -731,12 +734,12 @@ impl Worker<'_> {
         }
     }
 
-    /// One batch of the hibernation pass (`hibernate.rs`), starting a pass when one is
-    /// due; `true` while a pass is still in progress (the caller comes back before it
-    /// sleeps).
+    /// One batch of the hibernation pass (`hibernate.rs`), hibernating at most `most`
+    /// threads, starting a pass when one is due; `true` while a pass is still in
+    /// progress (the caller comes back before it sleeps).
     #[cold]
     #[inline(never)]
-    fn hibernate_some(&mut self) -> bool {
+    fn hibernate_some(&mut self, most: usize) -> bool {
         let Some(h) = self.hibernation.as_mut() else {
             return false;
         };
@@ -759,7 +762,7 @@ impl Worker<'_> {
             if slot.hibernated || self.epoch.wrapping_sub(slot.ran) < 2 {
                 continue;
             }
-            if done == Hibernation::MOST_PER_BATCH {
+            if done == most {
                 end = i;
                 break;
             }
