@@ -4,7 +4,8 @@
 //! hibernates nothing; the difference is the wake from hibernation (the copy back and
 //! the page faults on its stack).
 //!
-//! `cargo run --release -p weft --example hibernate_quick -- [N]` (default 10 000).
+//! `cargo run --release -p weft --example hibernate_quick -- [N] [checked]` (default
+//! 10 000; `checked`: the hibernating runtime guards hibernated stacks).
 
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,9 @@ fn main() {
     let warm = visit_all(&plain, txs, replies);
 
     // SAFETY: these green threads lend their stacks to no other thread.
+    let checked = std::env::args().nth(2).as_deref() == Some("checked");
     let hib = unsafe { Runtime::builder().hibernate_after(Duration::from_millis(20)) }
+        .hibernate_checked(checked)
         .workers(1)
         .build()
         .unwrap();

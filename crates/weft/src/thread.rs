@@ -64,6 +64,9 @@ pub(crate) struct ThreadInner {
     /// While above zero, the thread's stack is lent to others (`weft::scope`) and must
     /// never be hibernated (`runtime/hibernate.rs`); only the thread itself changes it.
     pub(crate) pins: std::sync::atomic::AtomicU32,
+    /// Set while the thread is hibernated (its home worker writes it; the fault handler
+    /// reads it to name a thread whose hibernated stack another thread touched).
+    pub(crate) hibernated: std::sync::atomic::AtomicBool,
     /// The state word of the thread's current channel operation (see `csp/waiter.rs`).
     pub(crate) chan: std::sync::atomic::AtomicUsize,
     /// Where a sender writes a value for the thread's plain receive (`csp/landing.rs`).
@@ -92,6 +95,7 @@ impl Thread {
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
                 pins: std::sync::atomic::AtomicU32::new(0),
+                hibernated: std::sync::atomic::AtomicBool::new(false),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: Some(GreenInfo {
@@ -116,6 +120,7 @@ impl Thread {
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
                 pins: std::sync::atomic::AtomicU32::new(0),
+                hibernated: std::sync::atomic::AtomicBool::new(false),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: None,

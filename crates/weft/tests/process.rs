@@ -151,6 +151,22 @@ const CASES: &[Case] = &[
     }),
     ("stack_overflow_is_reported", &[], overflow_check),
     (
+        "a_touch_of_a_hibernated_stack_is_reported",
+        &[],
+        |st, _, err| {
+            use std::os::unix::process::ExitStatusExt;
+            expect(st.signal() == Some(libc::SIGABRT), "must abort")?;
+            expect(
+                err.contains("the stack of hibernated green thread 'sleeper' (weft green thread"),
+                "names the hibernated thread",
+            )?;
+            expect(
+                err.contains("hibernate_after was broken"),
+                "says which contract was broken",
+            )
+        },
+    ),
+    (
         "stack_overflow_is_reported",
         &[("WEFT_GUARD_MPROTECT", "1")],
         overflow_check,
@@ -468,6 +484,36 @@ fn scenario(name: &str) {
                 "slept"
             });
             println!("{}", h.join().unwrap());
+        }
+        "a_touch_of_a_hibernated_stack_is_reported" => {
+            // A green thread lends the address of a local to this kernel thread, then
+            // parks: breaking `hibernate_after`'s contract on purpose. In checked mode the
+            // touch faults and is reported, instead of reading zeros.
+            // SAFETY: not met, deliberately: this scenario checks that the break is caught.
+            let rt = unsafe { weft::Runtime::builder().hibernate_after(Duration::from_millis(5)) }
+                .hibernate_checked(true)
+                .workers(1)
+                .build()
+                .unwrap();
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel::<usize>();
+            let (_go_tx, go_rx) = weft::csp::channel::<()>();
+            let _h = weft::Builder::new()
+                .name("sleeper".into())
+                .spawn_on(&rt, move || {
+                    let local = std::hint::black_box([7u64; 8]);
+                    addr_tx.send(local.as_ptr() as usize).unwrap();
+                    let _ = go_rx.recv();
+                    local[0]
+                })
+                .unwrap();
+            let addr = addr_rx.recv().unwrap();
+            while rt.hibernated() == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // SAFETY: not sound (that is the point): the thread is hibernated, its stack
+            // is a guard region, and this read faults.
+            let v = unsafe { std::ptr::read_volatile(addr as *const u64) };
+            println!("read {v} from a hibernated stack: not caught");
         }
         "stack_overflow_is_reported" => {
             #[allow(unconditional_recursion)]

@@ -70,9 +70,15 @@
 //! intrusive wait node on the stack, or the kernel holding a stack buffer (asynchronous
 //! I/O). That is why hibernation is an `unsafe` opt-in
 //! (`RuntimeBuilder::hibernate_after`), whose contract lists these. (The audit that
-//! found them also found every one of weft's own structures off the stack; a checked
-//! mode that installs guard regions instead of releasing pages, so a foreign touch
-//! faults loudly, is a possible next step.)
+//! found them also found every one of weft's own structures off the stack.)
+//!
+//! **Checked mode** (`RuntimeBuilder::hibernate_checked`) makes a broken contract loud:
+//! the released range becomes a guard region (`MADV_GUARD_INSTALL`, which discards the
+//! pages as `MADV_DONTNEED` does and makes every touch fault), removed before the bytes
+//! are copied back. The fault handler (`signal.rs`) finds the stack's owner, sees its
+//! `hibernated` flag (set before the guard goes in, cleared after the copy back) and
+//! aborts with a report naming the thread. weft's own hibernation tests run checked, so
+//! a touch by weft itself would fail them.
 //!
 //! # Costs
 //!
@@ -129,8 +135,15 @@ impl Saved {
     }
 }
 
-/// Copies `[sp, top)` into a new buffer and releases `[low, top)`. On error (the
-/// `madvise` refused) nothing is released and the thread's stack is untouched.
+/// `madvise` advice: turn a range into a guard region (Linux 6.13), discarding its pages.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `madvise` advice: remove guard regions from a range.
+const MADV_GUARD_REMOVE: libc::c_int = 103;
+
+/// Copies `[sp, top)` into a new buffer and releases `[low, top)`; with `guard`, the
+/// range becomes a guard region instead (its pages are discarded the same way, and any
+/// touch faults until [`restore`]). On error (the `madvise` refused: no guard regions
+/// before Linux 6.13) nothing is released and the thread's stack is untouched.
 ///
 /// # Safety
 ///
@@ -138,7 +151,12 @@ impl Saved {
 /// whose coroutine is suspended at `sp`, with `low <= sp <= top`; the thread is not
 /// resumed until [`restore`] has run with the result and the same `sp` and `top`; and no
 /// code reads or writes `[low, top)` meanwhile (the module docs).
-pub(crate) unsafe fn hibernate(sp: usize, low: usize, top: usize) -> io::Result<Saved> {
+pub(crate) unsafe fn hibernate(
+    sp: usize,
+    low: usize,
+    top: usize,
+    guard: bool,
+) -> io::Result<Saved> {
     debug_assert!(low <= sp && sp <= top && low % 4096 == 0 && top % 4096 == 0);
     let len = top - sp;
     let mut buf = Box::<[u8]>::new_uninit_slice(len);
@@ -150,24 +168,39 @@ pub(crate) unsafe fn hibernate(sp: usize, low: usize, top: usize) -> io::Result<
     }
     // SAFETY: every byte was just written.
     let buf = unsafe { buf.assume_init() };
+    let advice = if guard {
+        MADV_GUARD_INSTALL
+    } else {
+        libc::MADV_DONTNEED
+    };
     // SAFETY: `[low, top)` is a page-aligned range of a private anonymous mapping that
     // only this thread's stack uses; discarding its pages loses nothing but what we
     // copied (everything below `sp` is dead: the thread is suspended there).
-    let r = unsafe { libc::madvise(low as *mut libc::c_void, top - low, libc::MADV_DONTNEED) };
+    let r = unsafe { libc::madvise(low as *mut libc::c_void, top - low, advice) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(Saved(buf))
 }
 
-/// Copies a hibernated stack's bytes back to `[sp, top)`.
+/// Copies a hibernated stack's bytes back to `[sp, top)` (first removing the guard
+/// region from `[low, top)`, with `guard`).
 ///
 /// # Safety
 ///
-/// `saved` came from [`hibernate`] with the same `sp` and `top`, and the thread has not
-/// run since.
-pub(crate) unsafe fn restore(sp: usize, top: usize, saved: Saved) {
+/// `saved` came from [`hibernate`] with the same `sp`, `low`, `top` and `guard`, and the
+/// thread has not run since.
+pub(crate) unsafe fn restore(sp: usize, low: usize, top: usize, saved: Saved, guard: bool) {
     debug_assert_eq!(top - sp, saved.0.len());
+    if guard {
+        // SAFETY: the range `hibernate` turned into a guard region; removing the guard
+        // leaves it as released pages.
+        let r = unsafe { libc::madvise(low as *mut libc::c_void, top - low, MADV_GUARD_REMOVE) };
+        if r != 0 {
+            // The thread cannot run on a stack that faults; nothing sound is left to do.
+            crate::runtime::signal::fatal(b"weft: cannot remove the guard of a hibernated stack");
+        }
+    }
     // SAFETY: `[sp, top)` is the same mapped, writable range `hibernate` copied (the
     // caller), now holding zeroed pages that no one uses; the buffer is a separate heap
     // allocation of exactly that length.
@@ -206,7 +239,7 @@ mod tests {
             *b = (i % 251) as u8 | 1;
         }
         // SAFETY: as the contract asks: no one else uses the range.
-        let saved = unsafe { hibernate(sp, low, top) }.unwrap();
+        let saved = unsafe { hibernate(sp, low, top, false) }.unwrap();
         assert_eq!(saved.len(), 5000);
         let mut resident = vec![0u8; LEN / 4096];
         // SAFETY: `mincore` on our own page-aligned mapping, with one byte per page.
@@ -216,7 +249,7 @@ mod tests {
             "pages released: {resident:?}"
         );
         // SAFETY: the same range, not used since.
-        unsafe { restore(sp, top, saved) };
+        unsafe { restore(sp, low, top, saved, false) };
         // SAFETY: as above.
         let bytes = unsafe { std::slice::from_raw_parts(low as *const u8, LEN) };
         for (i, &b) in bytes.iter().enumerate() {

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) hibernate_after: Option<Duration>,
     /// Green threads hibernated now, over all workers.
     pub(crate) hibernated: AtomicUsize,
+    /// Hibernated stacks are guarded, not just released (`hibernate_checked`).
+    pub(crate) hibernate_checked: bool,
     /// Workers whose loop has ended (see [`Shared::worker_done`]), and the condition
     /// `Runtime::drop` waits on for them.
     pub(crate) done: std::sync::Mutex<usize>,
@@ -183,6 +185,7 @@ pub struct RuntimeBuilder {
     on_stall: Option<watchdog::Handler>,
     preemption: Option<Duration>,
     hibernate_after: Option<Duration>,
+    hibernate_checked: bool,
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -194,6 +197,7 @@ impl fmt::Debug for RuntimeBuilder {
             .field("on_stall", &self.on_stall.as_ref().map(|_| "custom"))
             .field("preemption", &self.preemption)
             .field("hibernate_after", &self.hibernate_after)
+            .field("hibernate_checked", &self.hibernate_checked)
             .finish()
     }
 }
@@ -356,6 +360,18 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Checks [`hibernate_after`](Self::hibernate_after)'s contract: a hibernated stack's
+    /// range is turned into a guard region (`MADV_GUARD_INSTALL`) instead of just being
+    /// released, so code on another thread that touches it faults, and the process
+    /// aborts with a report naming the hibernated thread, instead of reading zeros or
+    /// losing its writes. Waking costs one system call more. For tests and debugging.
+    /// On kernels without guard regions (before Linux 6.13) nothing is hibernated in
+    /// this mode. No effect without `hibernate_after`.
+    pub fn hibernate_checked(mut self, on: bool) -> Self {
+        self.hibernate_checked = on;
+        self
+    }
+
     /// Where the watchdog's reports go (default: one line each on standard error).
     /// Called on the watchdog's thread; it should return quickly. Has no effect without
     /// [`watchdog`](Self::watchdog).
@@ -444,6 +460,7 @@ impl RuntimeBuilder {
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             hibernate_after: self.hibernate_after,
             hibernated: AtomicUsize::new(0),
+            hibernate_checked: self.hibernate_checked,
             done: std::sync::Mutex::new(0),
             done_cv: std::sync::Condvar::new(),
         });
@@ -518,6 +535,7 @@ impl Runtime {
             on_stall: None,
             preemption: None,
             hibernate_after: None,
+            hibernate_checked: false,
         }
     }
 

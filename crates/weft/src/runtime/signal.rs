@@ -90,6 +90,23 @@ fn write_all(mut bytes: &[u8]) {
     }
 }
 
+/// Writes `msg` and a newline to standard error and aborts (async-signal-safe).
+pub(crate) fn fatal(msg: &[u8]) -> ! {
+    write_all(msg);
+    write_all(b"\n");
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}
+
+/// Writes "'name' (weft green thread N)" for `t`.
+fn write_thread(t: &crate::thread::ThreadInner) {
+    write_all(b"'");
+    write_all(t.name.as_deref().unwrap_or("<unnamed>").as_bytes());
+    write_all(b"' (weft green thread ");
+    write_u64(t.id.as_u64().get());
+    write_all(b")");
+}
+
 fn write_u64(mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -108,24 +125,37 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some((owner, size)) = stack::guard_hit(addr) {
-        write_all(b"\nthread '");
+        write_all(b"\nthread ");
         // SAFETY: the owner pointer is set by the worker while the thread runs on this
         // stack and cleared before the stack is reused; the overflowing thread is the
         // one running, so its control block is alive. Reading its name is a plain load.
         match unsafe { owner.as_ref() } {
-            Some(t) => {
-                write_all(t.name.as_deref().unwrap_or("<unnamed>").as_bytes());
-                write_all(b"' (weft green thread ");
-                write_u64(t.id.as_u64().get());
-                write_all(b")");
-            }
-            None => write_all(b"<unknown>' (weft green thread)"),
+            Some(t) => write_thread(t),
+            None => write_all(b"'<unknown>' (weft green thread)"),
         }
         write_all(b" has overflowed its stack of ");
         write_u64(size as u64);
         write_all(b" bytes\nfatal runtime error: stack overflow, aborting\n");
         // SAFETY: abort is async-signal-safe and never returns.
         unsafe { libc::abort() };
+    }
+    if let Some((owner, _)) = stack::room_below(addr) {
+        // SAFETY: as above: the owner of a stack in use is a live thread's control block
+        // (a hibernated thread is parked in its worker's slot, which holds it).
+        if let Some(t) = unsafe { owner.as_ref() } {
+            if t.hibernated.load(std::sync::atomic::Ordering::Acquire) {
+                // Only a checked hibernation (`hibernate_checked`) guards the stack, so
+                // only it faults here: some code touched a parked thread's stack.
+                write_all(b"\nweft: the stack of hibernated green thread ");
+                write_thread(t);
+                write_all(
+                    b" was touched by another thread while it was parked: the contract of \
+                      RuntimeBuilder::hibernate_after was broken (something lent this \
+                      thread's stack and it parked); aborting",
+                );
+                fatal(b"");
+            }
+        }
     }
     let k = usize::from(sig == libc::SIGBUS);
     // SAFETY: PREVIOUS[k] was initialised before this handler was installed (see

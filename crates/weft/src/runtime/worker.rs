@@ -773,6 +773,9 @@ impl Worker<'_> {
             let Some((sp, low, top)) = slot.ctx.suspended() else {
                 continue;
             };
+            let guard = self.local.shared.hibernate_checked;
+            // Flagged first, so a fault on the guarded range is named from its start.
+            t.hibernated.store(true, Ordering::Release);
             // SAFETY: `[low, top)` is the usable range of the slot's stack and its
             // coroutine is suspended at `sp` (`Context::suspended`). Only this worker
             // resumes it, and `run_slot` restores the bytes (with the same `sp`, which a
@@ -780,8 +783,13 @@ impl Worker<'_> {
             // only queues the slot. No other code uses the stack while the thread is
             // parked: weft keeps its wait records off the stack, a pinned thread (a
             // scope's) was skipped above, and the runtime's builder contract
-            // (`hibernate_after`'s `# Safety`) excludes the rest.
-            if let Ok(saved) = unsafe { hibernate::hibernate(sp, low, top) } {
+            // (`hibernate_after`'s `# Safety`) excludes the rest. (With `guard`, the
+            // range faults until `restore` removes the guard.)
+            let hibernated = unsafe { hibernate::hibernate(sp, low, top, guard) };
+            if hibernated.is_err() {
+                t.hibernated.store(false, Ordering::Release);
+            }
+            if let Ok(saved) = hibernated {
                 if h.saved.len() <= i {
                     h.saved.resize_with(slots, || None);
                 }
@@ -807,13 +815,15 @@ impl Worker<'_> {
         let Some(saved) = h.saved.get_mut(i as usize).and_then(Option::take) else {
             return;
         };
-        let (sp, _, top) = slot
+        let (sp, low, top) = slot
             .ctx
             .suspended()
             .expect("a hibernated thread is suspended");
         // SAFETY: `saved` was made by `hibernate` from this suspended coroutine's
-        // `[sp, top)` (its saved stack pointer has not changed: it has not run since).
-        unsafe { hibernate::restore(sp, top, saved) };
+        // `[sp, top)` of `[low, top)`, guarded as the runtime says (its saved stack
+        // pointer has not changed: it has not run since).
+        unsafe { hibernate::restore(sp, low, top, saved, shared.hibernate_checked) };
+        slot.thread.inner.hibernated.store(false, Ordering::Release);
         h.count -= 1;
         shared.hibernated.fetch_sub(1, Ordering::Relaxed);
     }
