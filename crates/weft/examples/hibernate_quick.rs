@@ -63,8 +63,8 @@ fn main() {
     std::thread::sleep(Duration::from_millis(100));
     let warm = visit_all(&plain, txs, replies);
 
-    // SAFETY: these green threads lend their stacks to no other thread.
     let checked = std::env::args().nth(2).as_deref() == Some("checked");
+    // SAFETY: these green threads lend their stacks to no other thread.
     let hib = unsafe { Runtime::builder().hibernate_after(Duration::from_millis(20)) }
         .hibernate_checked(checked)
         .workers(1)
