@@ -61,12 +61,12 @@ pub(crate) struct ThreadInner {
     /// Set while the thread runs an STM transaction (`stm::atomically`); only the thread
     /// itself reads and writes it.
     pub(crate) in_stm: std::sync::atomic::AtomicBool,
-    /// While above zero, the thread's stack is lent to others (`weft::scope`) and must
-    /// never be hibernated (`runtime/hibernate.rs`); only the thread itself changes it.
-    pub(crate) pins: std::sync::atomic::AtomicU32,
-    /// Set while the thread is hibernated (its home worker writes it; the fault handler
-    /// reads it to name a thread whose hibernated stack another thread touched).
-    pub(crate) hibernated: std::sync::atomic::AtomicBool,
+    /// Hibernation's word (`runtime/hibernate.rs`): the low 15 bits count the pins (while
+    /// above zero the thread's stack is lent to others, by `weft::scope`, and is never
+    /// hibernated; only the thread itself changes them), and the top bit is set while the
+    /// thread is hibernated (its home worker writes it while the thread is suspended; the
+    /// fault handler reads it). 16 bits, so it fits the block's padding.
+    pub(crate) hib: std::sync::atomic::AtomicU16,
     /// The state word of the thread's current channel operation (see `csp/waiter.rs`).
     pub(crate) chan: std::sync::atomic::AtomicUsize,
     /// Where a sender writes a value for the thread's plain receive (`csp/landing.rs`).
@@ -94,8 +94,7 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
-                pins: std::sync::atomic::AtomicU32::new(0),
-                hibernated: std::sync::atomic::AtomicBool::new(false),
+                hib: std::sync::atomic::AtomicU16::new(0),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: Some(GreenInfo {
@@ -119,8 +118,7 @@ impl Thread {
                 lot: crate::park::lot::LotCell::new(),
                 parked_index: std::sync::atomic::AtomicUsize::new(usize::MAX),
                 in_stm: std::sync::atomic::AtomicBool::new(false),
-                pins: std::sync::atomic::AtomicU32::new(0),
-                hibernated: std::sync::atomic::AtomicBool::new(false),
+                hib: std::sync::atomic::AtomicU16::new(0),
                 chan: std::sync::atomic::AtomicUsize::new(0),
                 landing: crate::csp::landing::Landing::new(),
                 green: None,

@@ -76,7 +76,7 @@
 //! the released range becomes a guard region (`MADV_GUARD_INSTALL`, which discards the
 //! pages as `MADV_DONTNEED` does and makes every touch fault), removed before the bytes
 //! are copied back. The fault handler (`signal.rs`) finds the stack's owner, sees its
-//! `hibernated` flag (set before the guard goes in, cleared after the copy back) and
+//! hibernated bit (set before the guard goes in, cleared after the copy back) and
 //! aborts with a report naming the thread. weft's own hibernation tests run checked, so
 //! a touch by weft itself would fail them.
 //!
@@ -100,10 +100,19 @@ pub(crate) struct Pin<'a> {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
+/// The hibernated bit of [`ThreadInner::hib`]; the bits below it count the pins.
+pub(crate) const HIBERNATED: u16 = 1 << 15;
+
 impl<'a> Pin<'a> {
     /// Pins `me`, which must be the calling thread's own control block.
     pub(crate) fn new(me: &'a ThreadInner) -> Self {
-        me.pins.fetch_add(1, Ordering::Relaxed);
+        // Only the thread itself changes the count, and its worker changes the flag
+        // only while the thread is suspended: a look before the add is exact.
+        if me.hib.load(Ordering::Relaxed) & !HIBERNATED == HIBERNATED - 1 {
+            // The count would carry into the flag.
+            crate::runtime::signal::fatal(b"weft: 32 767 nested scopes on one thread");
+        }
+        me.hib.fetch_add(1, Ordering::Relaxed);
         Pin {
             me,
             _not_send: std::marker::PhantomData,
@@ -113,7 +122,7 @@ impl<'a> Pin<'a> {
 
 impl Drop for Pin<'_> {
     fn drop(&mut self) {
-        self.me.pins.fetch_sub(1, Ordering::Relaxed);
+        self.me.hib.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -121,7 +130,21 @@ impl Drop for Pin<'_> {
 /// the thread is suspended, on the kernel thread it last ran on: program order
 /// publishes the thread's own `Relaxed` updates.
 pub(crate) fn unpinned(t: &ThreadInner) -> bool {
-    t.pins.load(Ordering::Relaxed) == 0
+    t.hib.load(Ordering::Relaxed) & !HIBERNATED == 0
+}
+
+/// Marks `t` hibernated or not (its home worker, while it is suspended).
+pub(crate) fn set_hibernated(t: &ThreadInner, on: bool) {
+    if on {
+        t.hib.fetch_or(HIBERNATED, Ordering::Release);
+    } else {
+        t.hib.fetch_and(!HIBERNATED, Ordering::Release);
+    }
+}
+
+/// `true` while `t` is hibernated (async-signal-safe: one load).
+pub(crate) fn is_hibernated(t: &ThreadInner) -> bool {
+    t.hib.load(Ordering::Acquire) & HIBERNATED != 0
 }
 
 /// The live bytes of a hibernated stack, `[sp, top)`.

@@ -143,7 +143,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: as above: the owner of a stack in use is a live thread's control block
         // (a hibernated thread is parked in its worker's slot, which holds it).
         if let Some(t) = unsafe { owner.as_ref() } {
-            if t.hibernated.load(std::sync::atomic::Ordering::Acquire) {
+            if super::hibernate::is_hibernated(t) {
                 // Only a checked hibernation (`hibernate_checked`) guards the stack, so
                 // only it faults here: some code touched a parked thread's stack.
                 write_all(b"\nweft: the stack of hibernated green thread ");

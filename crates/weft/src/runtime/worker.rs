@@ -775,7 +775,7 @@ impl Worker<'_> {
             };
             let guard = self.local.shared.hibernate_checked;
             // Flagged first, so a fault on the guarded range is named from its start.
-            t.hibernated.store(true, Ordering::Release);
+            hibernate::set_hibernated(t, true);
             // SAFETY: `[low, top)` is the usable range of the slot's stack and its
             // coroutine is suspended at `sp` (`Context::suspended`). Only this worker
             // resumes it, and `run_slot` restores the bytes (with the same `sp`, which a
@@ -787,7 +787,7 @@ impl Worker<'_> {
             // range faults until `restore` removes the guard.)
             let hibernated = unsafe { hibernate::hibernate(sp, low, top, guard) };
             if hibernated.is_err() {
-                t.hibernated.store(false, Ordering::Release);
+                hibernate::set_hibernated(t, false);
             }
             if let Ok(saved) = hibernated {
                 if h.saved.len() <= i {
@@ -823,7 +823,7 @@ impl Worker<'_> {
         // `[sp, top)` of `[low, top)`, guarded as the runtime says (its saved stack
         // pointer has not changed: it has not run since).
         unsafe { hibernate::restore(sp, low, top, saved, shared.hibernate_checked) };
-        slot.thread.inner.hibernated.store(false, Ordering::Release);
+        hibernate::set_hibernated(&slot.thread.inner, false);
         h.count -= 1;
         shared.hibernated.fetch_sub(1, Ordering::Relaxed);
     }
@@ -1007,5 +1007,14 @@ mod size_tests {
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Option<super::Slot>>();
         assert!(size <= 64, "{size} bytes");
+    }
+
+    /// The same for a thread's control block: hibernation's word (16 bits) fits in what
+    /// was padding, so the block stays in its 160-byte malloc class with the `Arc`'s
+    /// counts.
+    #[test]
+    fn a_control_block_stays_small() {
+        let size = std::mem::size_of::<crate::thread::ThreadInner>();
+        assert!(size <= 136, "{size} bytes");
     }
 }
