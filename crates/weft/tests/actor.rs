@@ -232,17 +232,22 @@ fn a_panic_propagates_through_links_unless_trapped() {
         }
     }
     let (tx, rx) = weft::csp::unbounded();
+    let (ready_tx, ready_rx) = weft::csp::channel::<()>();
     let victim = actor::spawn(|ctx: &mut Ctx<M>| loop {
         let _ = ctx.recv();
     });
     let trapper = actor::spawn(move |ctx: &mut Ctx<M>| {
         ctx.trap_exits();
+        ready_tx.send(()).unwrap();
         loop {
             if let M::Exit(e) = ctx.recv() {
                 tx.send(e).unwrap();
             }
         }
     });
+    // Traps exits before the crasher can crash (OTP's init handshake; else the exit
+    // signal could reach it first and kill it).
+    ready_rx.recv().unwrap();
     let (v, t) = (victim.clone(), trapper.clone());
     let crasher = actor::spawn(move |ctx: &mut Ctx<M>| {
         ctx.link(&v);
@@ -869,11 +874,13 @@ fn trapped_exits_never_wait_for_room() {
         }
     }
     let (go_tx, go_rx) = weft::csp::channel::<()>();
+    let (ready_tx, ready_rx) = weft::csp::channel::<()>();
     let (tx, rx) = weft::csp::unbounded();
     let trapper = actor::Builder::new()
         .capacity(1)
         .spawn(move |ctx: &mut Ctx<M>| {
             ctx.trap_exits();
+            ready_tx.send(()).unwrap();
             go_rx.recv().unwrap();
             for _ in 0..2 {
                 tx.send(match ctx.recv() {
@@ -886,6 +893,8 @@ fn trapped_exits_never_wait_for_room() {
             go_rx.recv().unwrap();
         })
         .unwrap();
+    // Traps exits before the crasher exists (else the signal would kill it).
+    ready_rx.recv().unwrap();
     assert!(trapper.try_send(M::N(1)).is_ok());
     let t = trapper.clone();
     let crasher = actor::spawn(move |ctx: &mut Ctx<u8>| {
@@ -894,6 +903,13 @@ fn trapped_exits_never_wait_for_room() {
     });
     // The crasher stops although the trapper's mailbox is full.
     assert!(matches!(wait_down(&crasher), ExitReason::Panic(_)));
+    // A monitor made after the crasher began to stop gets its `Down` at once, possibly
+    // before the crasher has signalled its links (as in Erlang, signals to different
+    // actors are not ordered): the exit signal arrives soon after, without room.
+    let t0 = std::time::Instant::now();
+    while trapper.queued() < 2 && t0.elapsed() < LONG {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(trapper.queued(), 2);
     go_tx.send(()).unwrap();
     assert_eq!(rx.recv_timeout(LONG), Ok("n 1".to_string()));
