@@ -71,6 +71,28 @@ fn timer(waiters: Vec<::loom::thread::Thread>) {
     }
 }
 
+/// Runs `send` on a model thread of its own while this thread receives on `rx` until
+/// `deadline`, beside a timer thread that moves the clock past it and wakes both;
+/// returns what the send and the receive saw.
+fn send_against_timed_recv<T, S: 'static>(
+    deadline: Instant,
+    rx: &super::Receiver<T>,
+    send: impl FnOnce() -> S + 'static,
+) -> (S, Result<T, RecvTimeoutError>) {
+    let done = counter();
+    let s = spawn(&done, send);
+    let me = ::loom::thread::current();
+    let clock = {
+        let s = s.thread().clone();
+        spawn(&done, move || timer(vec![s, me]))
+    };
+    let got = rx.recv_deadline(deadline);
+    wait_done(&done, 2);
+    let sent = s.join().unwrap();
+    clock.join().unwrap();
+    (sent, got)
+}
+
 #[test]
 fn rendezvous_handshake() {
     check(3, || {
@@ -106,20 +128,9 @@ fn rendezvous_both_ways_round() {
 #[test]
 fn timeouts_race_the_rendezvous() {
     check(2, || {
-        let done = counter();
         let deadline = at(10); // before any thread runs: the timer moves the clock past it
         let (tx, rx) = channel::<u32>();
-        let s = spawn(&done, move || tx.send_deadline(7, deadline));
-        let me = ::loom::thread::current();
-        let clock = {
-            let s = s.thread().clone();
-            spawn(&done, move || timer(vec![s, me]))
-        };
-        let got = rx.recv_deadline(deadline);
-        wait_done(&done, 2);
-        let sent = s.join().unwrap();
-        clock.join().unwrap();
-        match (sent, got) {
+        match send_against_timed_recv(deadline, &rx, move || tx.send_deadline(7, deadline)) {
             (Ok(()), Ok(7)) => {}
             // The value stayed with the sender; the receiver timed out, or saw the
             // channel disconnected by the sender's thread ending (its end dropped).
@@ -251,21 +262,11 @@ fn select_send_case_is_taken_once() {
 #[test]
 fn senders_landing_races_its_timeout() {
     check(2, || {
-        let done = counter();
         let deadline = at(10);
         let (tx, rx) = channel::<String>();
-        let s = spawn(&done, move || {
-            (tx.send_deadline("v".to_string(), deadline), tx)
-        });
-        let me = ::loom::thread::current();
-        let clock = {
-            let s = s.thread().clone();
-            spawn(&done, move || timer(vec![s, me]))
-        };
-        let got = rx.recv_deadline(deadline);
-        wait_done(&done, 2);
-        let (sent, _tx) = s.join().unwrap();
-        clock.join().unwrap();
+        // The sender's end is kept (returned) so the receive sees no disconnection.
+        let send = move || (tx.send_deadline("v".to_string(), deadline), tx);
+        let ((sent, _tx), got) = send_against_timed_recv(deadline, &rx, send);
         match (sent, got) {
             (Ok(()), Ok(v)) => assert_eq!(v, "v"),
             (Err(SendTimeoutError::Timeout(v)), Err(RecvTimeoutError::Timeout)) => {
@@ -276,8 +277,9 @@ fn senders_landing_races_its_timeout() {
     });
 }
 
-/// The last receiver dropped beside a clone of its kind and the last sender: the channel's block is freed once, after both disconnection hooks ran
-/// (`counted.rs`); a value buffered when the receivers go is dropped once.
+/// The last receiver dropped beside a clone of its kind and the last sender: the
+/// channel's block is freed once, after both disconnection hooks ran (`counted.rs`); a
+/// value buffered when the receivers go is dropped once.
 #[test]
 fn last_ends_of_both_kinds_race() {
     check(2, || {
