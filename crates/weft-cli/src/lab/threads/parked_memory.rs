@@ -197,8 +197,7 @@ struct Shared {
 pub fn run(spec: &Spec) -> Result<Outcome, String> {
     match spec.kind {
         Kind::Kernel => kernel(spec),
-        Kind::Weft | Kind::WeftChannel => weft_green(spec),
-        Kind::WeftHibernated => weft_hibernated(spec),
+        Kind::Weft | Kind::WeftChannel | Kind::WeftHibernated => weft_green(spec),
         Kind::Tokio => tokio_tasks(spec),
         Kind::May => may_coroutines(spec),
     }
@@ -355,13 +354,9 @@ type WeftRound = (Instant, Vec<WeftParked>, Option<String>);
 
 /// Spawns `spec.count` parking green threads from one green thread; returns when the
 /// spawner is done (not necessarily all parked).
-fn weft_spawn_all(spec: &Spec, shared: &Arc<Shared>) -> Result<WeftRound, String> {
-    weft_spawn_all_on(None, spec, shared)
-}
-
-/// [`weft_spawn_all`] from a green thread of `rt` (`None`: the default runtime); the
-/// threads it spawns join its runtime.
-fn weft_spawn_all_on(
+/// Spawns `spec.count` parked green threads from a green thread of `rt` (`None`: the
+/// default runtime); the threads it spawns join its runtime.
+fn weft_spawn_all(
     rt: Option<&weft::Runtime>,
     spec: &Spec,
     shared: &Arc<Shared>,
@@ -420,43 +415,6 @@ const HIBERNATE_AFTER: Duration = Duration::from_millis(100);
 /// How long the probe waits for all parked threads to be hibernated.
 const HIBERNATE_WAIT: Duration = Duration::from_secs(60);
 
-/// Parked weft green threads on a runtime that hibernates them: memory once all are
-/// hibernated; the teardown then wakes each from hibernation.
-fn weft_hibernated(spec: &Spec) -> Result<Outcome, String> {
-    // SAFETY: the probe's green threads park in `weft::park::park` and lend their stacks
-    // to no other thread.
-    let rt = unsafe { weft::Runtime::builder().hibernate_after(HIBERNATE_AFTER) }
-        .name("weft-hibernating")
-        .build()
-        .map_err(|e| format!("building a hibernating runtime: {e}"))?;
-    rt.spawn(|| ())
-        .join()
-        .map_err(|_| "the warm-up green thread panicked")?;
-    let shared = Arc::new(Shared::default());
-    let before = Snapshot::take()?;
-    let usage = Usage::now().ok();
-    let (start, handles, stopped) = weft_spawn_all_on(Some(&rt), spec, &shared)?;
-    let parked = handles.len();
-    let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
-    let spawn_time = start.elapsed();
-    let usage = usage_since(usage);
-    let slept = wait_for(|| rt.hibernated(), parked, HIBERNATE_WAIT)
-        .map_err(|e| format!("hibernation: {e} (counting hibernated threads)"));
-    let after = Snapshot::take();
-    let teardown = Instant::now();
-    let panics = weft_release(&shared, handles);
-    let teardown = teardown.elapsed();
-    waited?;
-    slept?;
-    if panics > 0 {
-        return Err(format!("{panics} hibernated green threads panicked"));
-    }
-    Ok(outcome(
-        spec, parked, stopped, spawn_time, &before, &after?, teardown,
-    )
-    .with_spawn_costs(usage, None, None))
-}
-
 /// Releases and joins every parked green thread; the number that panicked (or, on a
 /// channel, did not take the value sent to it).
 fn weft_release(shared: &Shared, handles: Vec<WeftParked>) -> usize {
@@ -476,19 +434,41 @@ fn weft_release(shared: &Shared, handles: Vec<WeftParked>) -> usize {
 }
 
 fn weft_green(spec: &Spec) -> Result<Outcome, String> {
+    // The hibernated kind runs on a runtime of its own that hibernates; the others on the
+    // default runtime.
+    let own = if spec.kind == Kind::WeftHibernated {
+        // SAFETY: the probe's green threads park in `weft::park::park` or a channel
+        // receive and lend their stacks to no other thread.
+        let rt = unsafe { weft::Runtime::builder().hibernate_after(HIBERNATE_AFTER) }
+            .name("weft-hibernating")
+            .build()
+            .map_err(|e| format!("building a hibernating runtime: {e}"))?;
+        Some(rt)
+    } else {
+        None
+    };
+    let rt = own.as_ref();
     let shared = Arc::new(Shared::default());
-    // Starts the default runtime.
-    weft::spawn(|| ())
-        .join()
-        .map_err(|_| "the warm-up green thread panicked")?;
+    // Starts the runtime.
+    match rt {
+        Some(rt) => rt.spawn(|| ()).join(),
+        None => weft::spawn(|| ()).join(),
+    }
+    .map_err(|_| "the warm-up green thread panicked")?;
     let before = Snapshot::take()?;
 
     let usage = Usage::now().ok();
-    let (start, handles, stopped) = weft_spawn_all(spec, &shared)?;
+    let (start, handles, stopped) = weft_spawn_all(rt, spec, &shared)?;
     let parked = handles.len();
     let waited = wait_for(|| shared.parked.load(Ordering::Acquire), parked, PARK_WAIT);
     let spawn_time = start.elapsed();
     let usage = usage_since(usage);
+    // Measured once every parked thread is hibernated, for the hibernated kind.
+    let slept = match rt {
+        Some(rt) => wait_for(|| rt.hibernated(), parked, HIBERNATE_WAIT)
+            .map_err(|e| format!("hibernation: {e} (counting hibernated threads)")),
+        None => Ok(()),
+    };
     let after = Snapshot::take();
     let fresh = procfs::fresh_page_micros(FRESH_PAGES).ok();
 
@@ -496,6 +476,7 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
     let panics = weft_release(&shared, handles);
     let teardown = teardown.elapsed();
     waited?;
+    slept?;
     if panics > 0 {
         return Err(format!("{panics} parked green threads panicked"));
     }
@@ -504,7 +485,7 @@ fn weft_green(spec: &Spec) -> Result<Outcome, String> {
     let second = second_round(
         parked,
         stopped.is_some(),
-        |shared| weft_spawn_all(spec, shared),
+        |shared| weft_spawn_all(rt, spec, shared),
         weft_release,
     )?;
     Ok(outcome(
